@@ -1,0 +1,115 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from credentials.models import Credential
+from jobs import services
+from jobs.models import ColumnMapping, Job, Upload
+from runs.api import RunSerializer
+from runs.models import RunTrigger
+from runs.services import run_create
+
+
+class UploadSerializer(serializers.ModelSerializer):
+    file = serializers.FileField(write_only=True, help_text="The CSV file (multipart/form-data).")
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+
+    class Meta:
+        model = Upload
+        fields = ["id", "file", "original_name", "size", "sha256", "uploaded_by", "uploaded_at"]
+        read_only_fields = ["original_name", "size", "sha256", "uploaded_at"]
+
+
+class UploadViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Source files. Upload with multipart/form-data, field `file`."""
+
+    serializer_class = UploadSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        return Upload.objects.visible_to(self.request.user).select_related("uploaded_by")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.upload_store(file=serializer.validated_data["file"], user=self.request.user)
+
+    def perform_destroy(self, instance):
+        services.upload_delete(upload=instance)
+
+
+class ColumnMappingSerializer(serializers.ModelSerializer):
+    position = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ColumnMapping
+        fields = [
+            "position",
+            "source_column",
+            "destination_column",
+            "destination_type",
+            "transform",
+            "expression",
+            "default",
+            "nullable",
+        ]
+
+
+class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """Only the requesting user's objects (all for staff) can be referenced; others look missing."""
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.context["request"].user)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    source = OwnedPrimaryKeyField(queryset=Upload.objects.all(), allow_null=True, required=False)
+    destination = OwnedPrimaryKeyField(queryset=Credential.objects.all())
+    mappings = ColumnMappingSerializer(many=True, help_text="In order; replaces all mappings on update.")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "name",
+            "owner",
+            "source",
+            "destination",
+            "schema",
+            "table",
+            "create_table",
+            "load_strategy",
+            "upsert_keys",
+            "mappings",
+            "created_at",
+            "updated_at",
+        ]
+
+    def create(self, validated_data):
+        return services.job_create(owner=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data):
+        return services.job_update(job=instance, **validated_data)
+
+
+class JobViewSet(viewsets.ModelViewSet):
+    """Load jobs with their column mappings."""
+
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        return Job.objects.visible_to(self.request.user).select_related("owner").prefetch_related("mappings")
+
+    @extend_schema(request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        """Queue a run of this job; follow it at /api/runs/{id}/."""
+        run = run_create(job=self.get_object(), trigger=RunTrigger.API, user=request.user)
+        return Response(RunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

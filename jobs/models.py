@@ -1,0 +1,98 @@
+from django.conf import settings
+from django.db import models
+
+
+class OwnedQuerySet(models.QuerySet):
+    owner_field = "owner"
+
+    def visible_to(self, user):
+        return self if user.is_staff else self.filter(**{self.owner_field: user})
+
+
+class UploadQuerySet(OwnedQuerySet):
+    owner_field = "uploaded_by"
+
+
+class Upload(models.Model):
+    """A source file kept in storage (a volume or S3), so any worker can read it."""
+
+    file = models.FileField(upload_to="uploads/%Y/%m/%d/", max_length=500)
+    original_name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = UploadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class LoadStrategy(models.TextChoices):
+    INSERT = "INSERT", "Insert (append)"
+    UPSERT = "UPSERT", "Upsert on key columns"
+    TRUNCATE_INSERT = "TRUNCATE_INSERT", "Replace all rows"
+
+
+class Job(models.Model):
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    source = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    destination = models.ForeignKey("credentials.Credential", on_delete=models.PROTECT, related_name="jobs")
+    schema = models.CharField(max_length=63, default="public")
+    table = models.CharField(max_length=63)
+    create_table = models.BooleanField(
+        default=False, help_text="Create the table from the mappings if it does not exist."
+    )
+    load_strategy = models.CharField(max_length=20, choices=LoadStrategy.choices, default=LoadStrategy.INSERT)
+    upsert_keys = models.JSONField(default=list, blank=True, help_text="Destination columns that identify a row.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+class Transform(models.TextChoices):
+    NONE = "", "none"
+    UPPER = "upper", "UPPER"
+    LOWER = "lower", "LOWER"
+    TRIM = "trim", "TRIM"
+    LTRIM = "ltrim", "LTRIM"
+    RTRIM = "rtrim", "RTRIM"
+    TITLE = "title", "Title Case"
+
+
+class ColumnMapping(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="mappings")
+    position = models.PositiveIntegerField()
+    source_column = models.CharField(max_length=255, blank=True, help_text="Header name in the file.")
+    destination_column = models.CharField(max_length=63)
+    destination_type = models.CharField(max_length=40, default="text", help_text="e.g. text, integer, numeric(12,2)")
+    transform = models.CharField(max_length=20, choices=Transform.choices, blank=True, default="")
+    expression = models.TextField(blank=True, default="", help_text="Calculated column expression.")
+    default = models.CharField(max_length=1000, null=True, blank=True, help_text="Used when the value is empty.")
+    nullable = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="mapping_unique_position"),
+            models.UniqueConstraint(fields=["job", "destination_column"], name="mapping_unique_destination"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_column or self.expression} -> {self.destination_column} {self.destination_type}"

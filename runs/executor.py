@@ -1,0 +1,186 @@
+"""Run a claimed job: stream the source through the compiled transform into the destination.
+
+Services translate models into engine inputs here; the engine (reader, transform,
+connector) never sees a model. Counters and heartbeats are written with narrow UPDATEs.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from credentials.connectors import ConnectorError, LoadPlan, TargetColumn, get_connector
+from credentials.services import credential_params
+from jobs.errors import SourceError
+from jobs.reader import open_csv
+from jobs.services import column_specs
+from jobs.transform import compile_transform, transformed
+from runs.events import publish, run_log
+from runs.models import JobRun, RunStatus
+from runs.services import run_finish
+
+logger = logging.getLogger("etlportal.runs")
+
+PROGRESS_EVERY_ROWS = 5_000
+PROGRESS_EVERY_SECONDS = 1.0
+LOG_EVERY_SECONDS = 5.0
+
+
+class Heartbeat(threading.Thread):
+    """Proves the worker is alive while a long statement runs, so the reaper leaves the run alone."""
+
+    def __init__(self, run_id: int, interval: float):
+        super().__init__(name=f"heartbeat-run-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stopped.wait(self.interval):
+                try:
+                    JobRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+                except Exception as exc:  # keep beating; the next one may get through
+                    logger.warning("heartbeat for run %s failed: %s", self.run_id, exc)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=self.interval + 5)
+
+
+class Progress:
+    """Counts rows on their way to the destination and reports them, throttled."""
+
+    def __init__(self, run: JobRun, source, total_bytes: int):
+        self.run = run
+        self.source = source
+        self.total_bytes = max(total_bytes, 1)
+        self.rows = 0
+        self._last_report = 0.0
+        self._last_log = time.monotonic()
+
+    def wrap(self, rows: Iterable[tuple[int, tuple]]) -> Iterator[tuple[int, tuple]]:
+        for item in rows:
+            yield item
+            self.rows += 1
+            if self.rows % PROGRESS_EVERY_ROWS == 0:
+                self.report()
+        self.report(force=True)
+
+    def report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < PROGRESS_EVERY_SECONDS:
+            return
+        self._last_report = now
+        fraction = min(self.source.bytes_read / self.total_bytes, 1.0)
+        JobRun.objects.filter(pk=self.run.pk).update(
+            rows_read=self.rows, progress=fraction, heartbeat_at=timezone.now(), phase="load"
+        )
+        publish(
+            self.run.pk,
+            {
+                "run": {
+                    "id": self.run.pk,
+                    "status": RunStatus.RUNNING,
+                    "phase": "load",
+                    "rows_read": self.rows,
+                    "progress": fraction,
+                }
+            },
+        )
+        if now - self._last_log >= LOG_EVERY_SECONDS:
+            self._last_log = now
+            run_log(self.run, f"Read {self.rows:,} rows ({fraction:.0%} of the file)", phase="load")
+
+
+def execute(run_id: int) -> None:
+    run = JobRun.objects.select_related("job__source", "job__destination").get(pk=run_id)
+    job = run.job
+    heartbeat = Heartbeat(run.pk, settings.RUN_HEARTBEAT_INTERVAL)
+    heartbeat.start()
+    progress = None
+    started = time.monotonic()
+    try:
+        run_log(run, f"Started on worker {socket.gethostname()}", phase="starting")
+        specs = column_specs(job.mappings.order_by("position"))
+        connector = get_connector(credential_params(job.destination))
+        plan = LoadPlan(
+            schema=job.schema,
+            table=job.table,
+            columns=[TargetColumn(s.destination_column, s.column_type.sql, s.nullable) for s in specs],
+            strategy=job.load_strategy,
+            create_table=job.create_table,
+            key_columns=tuple(job.upsert_keys),
+        )
+        if job.source is None:
+            raise SourceError("the job has no source file")
+        with default_storage.open(job.source.file.name, "rb") as stream:
+            source = open_csv(stream)
+            transform = compile_transform(source.header, specs)
+            progress = Progress(run, source, job.source.size)
+            run_log(
+                run,
+                f"Loading {job.source.original_name} ({job.source.size:,} bytes) into "
+                f"{job.destination.name}: {job.schema}.{job.table}, {job.load_strategy}",
+                phase="load",
+            )
+            result = connector.load(
+                plan,
+                progress.wrap(transformed(source.records, transform)),
+                on_event=lambda phase, message: run_log(run, message, phase=phase),
+            )
+        seconds = time.monotonic() - started
+        rate = progress.rows / seconds if seconds > 0 else 0
+        run_log(run, f"Wrote {result.rows_written:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)", phase="done")
+        run_finish(
+            run_id=run.pk,
+            status=RunStatus.SUCCEEDED,
+            rows_read=progress.rows,
+            rows_written=result.rows_written,
+            rows_rejected=0,
+            progress=1.0,
+        )
+    except SourceError as exc:
+        _fail(run, progress, exc.reason, line=exc.line, column=exc.column, value=exc.value)
+    except ConnectorError as exc:
+        _fail(run, progress, exc.message, line=exc.line, column=exc.column, value=exc.value)
+    except FileNotFoundError:
+        _fail(
+            run,
+            progress,
+            f"The source file {job.source.original_name!r} is missing from storage ({settings.MEDIA_ROOT}).",
+        )
+    except ValueError as exc:  # invalid mappings
+        _fail(run, progress, f"Invalid job: {exc}")
+    except Exception as exc:
+        logger.exception("run %s crashed", run.pk)
+        text = str(exc)
+        if job.destination.password:
+            text = text.replace(job.destination.password, "********")
+        _fail(run, progress, f"Internal error ({type(exc).__name__}): {text}")
+    finally:
+        heartbeat.stop()
+        close_old_connections()
+
+
+def _fail(run: JobRun, progress: Progress | None, message: str, *, line=None, column="", value="") -> None:
+    run_finish(
+        run_id=run.pk,
+        status=RunStatus.FAILED,
+        error_message=message,
+        error_line=line,
+        error_column=column or "",
+        error_value=value or "",
+        rows_read=progress.rows if progress else 0,
+        rows_written=0,
+    )

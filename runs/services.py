@@ -1,0 +1,125 @@
+"""Runs: create (enqueue on commit), claim, execute, reap. Every entry point calls these."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from runs.events import publish, run_log, run_snapshot
+from runs.models import EventLevel, JobRun, RunStatus, RunTrigger
+
+logger = logging.getLogger("etlportal.runs")
+
+
+def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None) -> JobRun:
+    """Create a PENDING run and queue it once the surrounding transaction commits."""
+    if job.source_id is None:
+        raise ValidationError(f"Job {job.name!r} has no source file; upload one and set it as the job's source.")
+    if not job.mappings.exists():
+        raise ValidationError(f"Job {job.name!r} has no column mappings.")
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        run = JobRun.objects.create(job=job, trigger=trigger, triggered_by=user, celery_task_id=task_id)
+        who = f" by {user.get_username()}" if user else ""
+        run_log(run, f"Queued ({trigger}){who}", phase="queued")
+        transaction.on_commit(lambda: _enqueue(run.pk, task_id))
+    return run
+
+
+def _enqueue(run_id: int, task_id: str) -> None:
+    from runs.tasks import execute_run
+
+    try:
+        execute_run.apply_async(args=[run_id], task_id=task_id, retry=True, retry_policy={"max_retries": 2})
+    except Exception as exc:  # broker down: the run must not stay PENDING forever
+        from etlportal.netcheck import describe_redis_url
+
+        broker = describe_redis_url(settings.CELERY_BROKER_URL)
+        message = f"Could not queue the run: the broker (Redis at {broker}) is unreachable ({type(exc).__name__})."
+        logger.error(message)
+        run_finish(run_id=run_id, status=RunStatus.FAILED, error_message=message, from_statuses=(RunStatus.PENDING,))
+
+
+def run_claim(*, run_id: int) -> bool:
+    """PENDING -> RUNNING, atomically; False when someone else got it (duplicate delivery)."""
+    now = timezone.now()
+    claimed = JobRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
+    )
+    return claimed == 1
+
+
+def run_execute(*, run_id: int) -> None:
+    if not run_claim(run_id=run_id):
+        status = JobRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        logger.info("Run %s not claimed (status %s): duplicate or stale delivery ignored", run_id, status)
+        return
+    from runs.executor import execute
+
+    execute(run_id)
+
+
+def run_finish(
+    *,
+    run_id: int,
+    status: str,
+    error_message: str = "",
+    error_line: int | None = None,
+    error_column: str = "",
+    error_value: str = "",
+    from_statuses=(RunStatus.RUNNING,),
+    **counters,
+) -> bool:
+    """Move a run to a final status, only from the expected status; False if it had moved on."""
+    now = timezone.now()
+    updated = JobRun.objects.filter(pk=run_id, status__in=from_statuses).update(
+        status=status,
+        finished_at=now,
+        heartbeat_at=now,
+        phase="done",
+        error_message=error_message,
+        error_line=error_line,
+        error_column=error_column,
+        error_value=error_value[:1000],
+        **counters,
+    )
+    run = JobRun.objects.get(pk=run_id)
+    if updated:
+        if status == RunStatus.FAILED:
+            where = f" ({run.error_location})" if run.error_location else ""
+            run_log(run, f"Failed{where}: {error_message}", level=EventLevel.ERROR, phase="done")
+        else:
+            run_log(run, f"{run.get_status_display()}", phase="done")
+    publish(run_id, run_snapshot(run))
+    return bool(updated)
+
+
+def runs_reap_stale(*, timeout_seconds: int | None = None) -> int:
+    """Mark FAILED every RUNNING run whose worker stopped sending heartbeats."""
+    timeout_seconds = timeout_seconds or settings.RUN_HEARTBEAT_TIMEOUT
+    cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
+    stale_ids = list(
+        JobRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    reaped = 0
+    for run_id in stale_ids:
+        message = (
+            f"Worker lost: no heartbeat for more than {timeout_seconds} s. The worker process stopped or "
+            "lost its database connection; the destination transaction was rolled back. Run it again."
+        )
+        # Re-check the heartbeat in the UPDATE itself: the worker may have just written one.
+        updated = JobRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), phase="done", error_message=message
+        )
+        if updated:
+            reaped += 1
+            run = JobRun.objects.get(pk=run_id)
+            run_log(run, message, level=EventLevel.ERROR, phase="done")
+            publish(run_id, run_snapshot(run))
+    return reaped
