@@ -1,0 +1,104 @@
+"""Users see and act only on their own objects through the API; staff see all."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from runs.models import JobRun
+from tests.conftest import client_for
+from tests.factories import make_credential, make_job, make_upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bobs(bob):
+    """Bob's credential, upload, job and run."""
+    credential = make_credential(bob, name="bob's warehouse")
+    job = make_job(bob, credential=credential)
+    with transaction.atomic():
+        run = JobRun.objects.create(job=job)
+    return {"credentials": credential, "uploads": job.source, "jobs": job, "runs": run}
+
+
+@pytest.mark.parametrize("kind", ["credentials", "uploads", "jobs", "runs"])
+def test_alice_cannot_see_bobs_objects(alice, bobs, kind):
+    client = client_for(alice)
+
+    assert client.get(f"/api/{kind}/{bobs[kind].pk}/").status_code == 404
+    assert client.get(f"/api/{kind}/").json()["results"] == []
+
+
+@pytest.mark.parametrize("kind", ["credentials", "uploads", "jobs"])
+def test_alice_cannot_change_or_delete_bobs_objects(alice, bobs, kind):
+    client = client_for(alice)
+
+    assert client.patch(f"/api/{kind}/{bobs[kind].pk}/", {"name": "mine now"}, format="json").status_code in (404, 405)
+    assert client.delete(f"/api/{kind}/{bobs[kind].pk}/").status_code == 404
+    assert type(bobs[kind]).objects.filter(pk=bobs[kind].pk).exists()
+
+
+def test_alice_cannot_run_bobs_job_test_his_credential_or_read_his_run_log(alice, bobs):
+    client = client_for(alice)
+
+    assert client.post(f"/api/jobs/{bobs['jobs'].pk}/run/").status_code == 404
+    assert client.post(f"/api/credentials/{bobs['credentials'].pk}/test/").status_code == 404
+    assert client.get(f"/api/runs/{bobs['runs'].pk}/events/").status_code == 404
+    assert JobRun.objects.filter(job=bobs["jobs"]).count() == 1
+
+
+def test_alice_cannot_point_her_job_at_bobs_credential_or_upload(alice, bobs):
+    client = client_for(alice)
+    own_upload = make_upload(alice)
+    own_credential = make_credential(alice)
+    mapping = [{"source_column": "id", "destination_column": "id", "destination_type": "integer"}]
+    base = {"name": "sneaky", "table": "t", "mappings": mapping}
+
+    with_bobs_credential = client.post(
+        "/api/jobs/", {**base, "source": own_upload.pk, "destination": bobs["credentials"].pk}, format="json"
+    )
+    with_bobs_upload = client.post(
+        "/api/jobs/", {**base, "source": bobs["uploads"].pk, "destination": own_credential.pk}, format="json"
+    )
+
+    assert with_bobs_credential.status_code == 400
+    assert "destination" in with_bobs_credential.json()
+    assert with_bobs_upload.status_code == 400
+    assert "source" in with_bobs_upload.json()
+
+
+def test_staff_see_everyones_objects(staff, bobs):
+    client = client_for(staff)
+
+    for kind in ("credentials", "uploads", "jobs", "runs"):
+        assert client.get(f"/api/{kind}/{bobs[kind].pk}/").status_code == 200
+
+
+def test_anonymous_requests_are_refused_and_tokens_work(alice):
+    anonymous = APIClient()
+    response = anonymous.get("/api/jobs/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+    token = Token.objects.create(user=alice)
+    with_token = APIClient()
+    with_token.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert with_token.get("/api/jobs/").status_code == 200
+
+
+def test_openapi_schema_and_docs_are_served(alice):
+    client = client_for(alice)
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/uploads/", "/api/credentials/{id}/test/", "/api/jobs/{id}/run/", "/api/runs/{id}/events/"} <= set(
+        paths
+    )
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    assert b"cdn" not in docs.content.lower()  # assets come from this server (sidecar), not a CDN
