@@ -45,7 +45,7 @@ def redis_problem(url: str) -> str | None:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if reason is None:
         return None
-    return f"Cannot reach Redis at {host}:{port} (REDIS_URL): {reason}."
+    return f"Cannot connect to Redis at {host}:{port} (REDIS_URL): {reason}."
 
 
 def database_problem(url: str) -> str | None:
@@ -53,8 +53,16 @@ def database_problem(url: str) -> str | None:
     scheme = urlsplit(url).scheme
     if not scheme.startswith("postgres"):
         return None
+    import psycopg
+
     host, port = host_port(url, 5432)
     reason = tcp_error(host, port)
     if reason is None:
+        try:
+            psycopg.connect(url.replace("postgis://", "postgresql://", 1), connect_timeout=5).close()
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    if reason is None:
         return None
-    return f"Cannot reach PostgreSQL at {host}:{port} (DATABASE_URL): {reason}."
+    return f"Cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {reason}."

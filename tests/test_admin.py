@@ -1,0 +1,98 @@
+"""The Django admin a staff member works in: lists, filters, search, read-only runs, safe edits."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.models import Job
+from runs.models import JobRun, RunEvent
+from tests.conftest import client_for
+from tests.factories import make_job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job(alice):
+    job = make_job(alice)
+    run = JobRun.objects.create(job=job, status="FAILED", error_message="boom", error_line=7, error_column="id")
+    RunEvent.objects.create(run=run, message="Failed (line 7, column id): boom", level="error")
+    return job
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/",
+        "/admin/credentials/credential/?q=warehouse&kind__exact=postgresql",
+        "/admin/jobs/upload/?q=simple",
+        "/admin/jobs/job/?q=simple&load_strategy__exact=INSERT",
+        "/admin/runs/jobrun/?status__exact=FAILED&q=boom",
+        "/admin/runs/runevent/?level__exact=error",
+        "/admin/django_celery_beat/periodictask/",
+    ],
+)
+def test_admin_lists_filters_and_search_render(staff, job, url):
+    page = client_for(staff).get(url)
+
+    assert page.status_code == 200
+
+
+def test_run_pages_are_read_only_and_show_the_log(staff, job):
+    run = job.runs.get()
+    client = client_for(staff)
+
+    page = client.get(f"/admin/runs/jobrun/{run.pk}/change/")
+
+    assert page.status_code == 200
+    assert b"Failed (line 7, column id): boom" in page.content
+    assert b'name="_save"' not in page.content  # no save button: run data is a record
+    assert client.get("/admin/runs/jobrun/add/").status_code == 403
+    assert client.post(f"/admin/runs/jobrun/{run.pk}/change/", {"status": "SUCCEEDED"}).status_code == 403
+    run.refresh_from_db()
+    assert run.status == "FAILED"
+
+
+def test_job_edit_in_admin_is_validated_like_the_api(staff, job):
+    mapping = job.mappings.get(position=1)
+    form = {
+        "name": job.name,
+        "owner": job.owner_id,
+        "source": job.source_id,
+        "destination": job.destination_id,
+        "schema": "public",
+        "table": job.table,
+        "create_table": "on",
+        "load_strategy": "INSERT",
+        "upsert_keys": '["nope"]',
+        "mappings-TOTAL_FORMS": "1",
+        "mappings-INITIAL_FORMS": "1",
+        "mappings-MIN_NUM_FORMS": "0",
+        "mappings-MAX_NUM_FORMS": "1000",
+        "mappings-0-id": mapping.pk,
+        "mappings-0-job": job.pk,
+        "mappings-0-position": "1",
+        "mappings-0-source_column": "id",
+        "mappings-0-destination_column": "id",
+        "mappings-0-destination_type": "integer(",
+        "mappings-0-transform": "",
+        "mappings-0-nullable": "on",
+    }
+
+    page = client_for(staff).post(f"/admin/jobs/job/{job.pk}/change/", form)
+
+    assert page.status_code == 200  # the form again, with errors; not a 500
+    assert b"unknown column type" in page.content
+    assert b"Key column(s) nope are not mapped destination columns." in page.content
+    assert Job.objects.get(pk=job.pk).upsert_keys == []
+
+
+def test_run_now_action_queues_a_run(staff, job):
+    response = client_for(staff).post(
+        "/admin/jobs/job/", {"action": "run_now", "_selected_action": [job.pk]}, follow=True
+    )
+
+    assert response.status_code == 200
+    run = job.runs.order_by("-id").first()
+    assert run.status == "PENDING" and run.trigger == "manual"
+    assert f"run {run.pk} queued".encode() in response.content
