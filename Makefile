@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format manage clean
 
 run: $(VENV)/.runtime-installed
 	$(PY) -m etlportal.launcher
@@ -13,6 +13,10 @@ test: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+# Any manage.py command against the local installation, e.g. make manage ARGS="createsuperuser"
+manage: $(VENV)/.runtime-installed
+	$(PY) -m etlportal.localmanage $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .

@@ -31,6 +31,7 @@ class UploadViewSet(
 ):
     """Source files. Upload with multipart/form-data, field `file`."""
 
+    queryset = Upload.objects.none()  # for the schema; get_queryset() picks the rows
     serializer_class = UploadSerializer
     parser_classes = [MultiPartParser, FormParser]
 
@@ -102,6 +103,7 @@ class JobSerializer(serializers.ModelSerializer):
 class JobViewSet(viewsets.ModelViewSet):
     """Load jobs with their column mappings."""
 
+    queryset = Job.objects.none()  # for the schema; get_queryset() picks the rows
     serializer_class = JobSerializer
 
     def get_queryset(self):

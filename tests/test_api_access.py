@@ -102,3 +102,11 @@ def test_openapi_schema_and_docs_are_served(alice):
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
     assert b"cdn" not in docs.content.lower()  # assets come from this server (sidecar), not a CDN
+
+
+def test_openapi_schema_is_valid_and_has_no_generator_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+
+    assert "/api/jobs/{id}/run/" in (tmp_path / "schema.yml").read_text()
