@@ -6,20 +6,21 @@ Shared by the row transform (what a value becomes) and the connectors (the DDL).
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 
 class ConversionError(ValueError):
     pass
 
 
-_INT_RE = re.compile(r"[+-]?\d+")
-_DECIMAL_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INT_RANGES = {
     "smallint": (-(2**15), 2**15 - 1),
     "integer": (-(2**31), 2**31 - 1),
@@ -87,7 +88,7 @@ _TYPE_RE = re.compile(r"^\s*([a-z][a-z0-9 ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*
 
 def parse_type(text: str) -> ColumnType:
     """Parse "numeric(12, 2)", "VARCHAR(40)", "int" ... or raise ValueError saying what is allowed."""
-    match = _TYPE_RE.match(text.lower())
+    match = _TYPE_RE.match(" ".join(text.lower().split()))
     if not match:
         raise ValueError(f"unknown column type {text!r}")
     name = _ALIASES.get(match.group(1), match.group(1))
@@ -96,6 +97,8 @@ def parse_type(text: str) -> ColumnType:
         raise ValueError(f"unknown column type {text!r}; use one of: {', '.join(sorted(_KNOWN))}")
     if name == "varchar" and len(params) != 1:
         raise ValueError("varchar needs a length, e.g. varchar(100)")
+    if name == "varchar" and params[0] < 1:
+        raise ValueError("varchar length must be at least 1")
     if name == "numeric" and params:
         precision = params[0]
         scale = params[1] if len(params) > 1 else 0
@@ -135,6 +138,7 @@ def _converter(column_type: ColumnType) -> Callable[[str], object]:
     if name == "numeric":
         precision = column_type.params[0] if column_type.params else None
         scale = column_type.params[1] if len(column_type.params) > 1 else 0
+        context = Context(prec=precision, rounding=ROUND_HALF_UP) if precision is not None else None
 
         def to_decimal(value: str) -> Decimal:
             value = value.strip()
@@ -142,12 +146,13 @@ def _converter(column_type: ColumnType) -> Callable[[str], object]:
                 raise ConversionError("is not a number")
             number = Decimal(value)
             if precision is not None:
+                # Round as PostgreSQL does (half away from zero). With prec=precision,
+                # quantize signals InvalidOperation exactly when the result needs more
+                # digits than the column has, whatever the default context's 28 digits.
                 try:
-                    number = number.quantize(Decimal(1).scaleb(-scale))
+                    number = number.quantize(Decimal(1).scaleb(-scale), context=context)
                 except InvalidOperation:
                     raise ConversionError(f"does not fit numeric({precision},{scale})") from None
-                if len(number.as_tuple().digits) > precision and number != 0:
-                    raise ConversionError(f"does not fit numeric({precision},{scale})")
             return number
 
         return to_decimal
@@ -163,7 +168,11 @@ def _converter(column_type: ColumnType) -> Callable[[str], object]:
                 "-inf",
             }:
                 raise ConversionError("is not a number")
-            return float(value)
+            number = float(value)
+            if math.isinf(number) and _DECIMAL_RE.fullmatch(value):
+                # float() turns 1e400 into infinity; PostgreSQL rejects it as out of range.
+                raise ConversionError(f"is out of range for {name}")
+            return number
 
         return to_float
     if name == "boolean":
@@ -214,10 +223,16 @@ def _converter(column_type: ColumnType) -> Callable[[str], object]:
 
         def to_json(value: str) -> str:
             try:
-                json.loads(value)
-            except ValueError as exc:
+                # Only validated, never used: parse_int=str skips int() and its 4300-digit
+                # limit (a plain ValueError without .msg); NaN and Infinity are not JSON.
+                json.loads(value, parse_int=str, parse_constant=_reject_json_constant)
+            except json.JSONDecodeError as exc:
                 raise ConversionError(f"is not valid JSON ({exc.msg})") from None
             return value
 
         return to_json
     raise AssertionError(f"no converter for {name}")
+
+
+def _reject_json_constant(word: str) -> None:
+    raise ConversionError(f"is not valid JSON ({word} is not allowed)")

@@ -41,7 +41,9 @@ def validate_columns(columns: Iterable[ColumnSpec]) -> list[str]:
     """Problems with the mappings themselves, each as a sentence naming the column."""
     problems = []
     seen: set[str] = set()
+    columns_seen = False
     for spec in columns:
+        columns_seen = True
         name = spec.destination_column
         if not name:
             problems.append("a mapping has no destination column name")
@@ -68,7 +70,7 @@ def validate_columns(columns: Iterable[ColumnSpec]) -> list[str]:
                 column_type.converter()(spec.default)
             except ConversionError as exc:
                 problems.append(f"column {name!r}: default {spec.default!r} {exc}")
-    if not seen:
+    if not columns_seen:
         problems.append("there are no column mappings")
     return problems
 
@@ -84,7 +86,7 @@ def compile_transform(header: list[str], columns: list[ColumnSpec]) -> RowFuncti
     positions = {}
     for index, name in enumerate(header):
         positions.setdefault(name, index)
-    missing = [spec.source_column for spec in columns if spec.source_column not in positions]
+    missing = list(dict.fromkeys(spec.source_column for spec in columns if spec.source_column not in positions))
     if missing:
         raise SourceError(
             f"mapped source column(s) {', '.join(repr(m) for m in missing)} not found in the header "
@@ -104,11 +106,12 @@ def compile_transform(header: list[str], columns: list[ColumnSpec]) -> RowFuncti
         out = []
         for index, string_transform, convert, default, nullable, spec in steps:
             raw = fields[index]
-            if raw == "":
+            text = string_transform(raw)
+            if text == "":  # empty, or only blanks that a trim removed: the default, else NULL
                 value = default
             else:
                 try:
-                    value = convert(string_transform(raw))
+                    value = convert(text)
                 except ConversionError as exc:
                     raise SourceError(str(exc), line=line, column=spec.source_column, value=raw) from None
             if value is None and not nullable:
