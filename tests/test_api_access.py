@@ -110,3 +110,39 @@ def test_openapi_schema_is_valid_and_has_no_generator_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
 
     assert "/api/jobs/{id}/run/" in (tmp_path / "schema.yml").read_text()
+
+
+def test_deleting_a_credential_in_use_is_refused_with_the_job_named(alice):
+    job = make_job(alice, table="orders")
+    client = client_for(alice)
+
+    response = client.delete(f"/api/credentials/{job.destination_id}/")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": ["Credential 'warehouse for orders' is used by job(s) load orders; change or delete them first."]
+    }
+
+
+def test_unsupported_strategy_and_destination_kind_are_refused_when_saved(alice):
+    client = client_for(alice)
+    upload = make_upload(alice)
+    duck = client.post(
+        "/api/credentials/", {"name": "duck", "kind": "duckdb", "database": "/tmp/x.duckdb"}, format="json"
+    ).json()
+    body = {
+        "name": "j",
+        "source": upload.pk,
+        "destination": duck["id"],
+        "table": "t",
+        "load_strategy": "UPSERT",
+        "mappings": [{"source_column": "id", "destination_column": "id", "expression": "id * 2"}],
+    }
+
+    response = client.post("/api/jobs/", body, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()
+    assert errors["destination"] == ["Loading into DuckDB is not available yet; choose a PostgreSQL destination."]
+    assert errors["load_strategy"] == ["The UPSERT strategy is not available yet; use INSERT."]
+    assert errors["mappings"] == ["Column 'id': calculated columns (expressions) are not supported yet."]
