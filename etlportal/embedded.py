@@ -73,6 +73,7 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             *persistence,
         ]  # fmt: skip
+        popen_kwargs.setdefault("stdout", subprocess.DEVNULL)
         self.process = subprocess.Popen(command, **popen_kwargs)
         _wait_for_port(self.port, self.process, "Embedded Redis")
         return self.url
