@@ -53,10 +53,7 @@ class CredentialAdmin(admin.ModelAdmin):
         return obj.has_password
 
     def save_model(self, request, obj, form, change):
-        data = {
-            name: form.cleaned_data[name]
-            for name in ("name", "kind", "host", "port", "database", "username", "sslmode", "extra_options")
-        }
+        data = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS}
         password = form.cleaned_data.get("new_password") or None
         try:
             if change:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
+from etlportal.querysets import OwnedQuerySet
+
 
 class CredentialKind(models.TextChoices):
     POSTGRESQL = "postgresql", "PostgreSQL"
@@ -19,11 +21,6 @@ class SSLMode(models.TextChoices):
 
 
 DEFAULT_PORTS = {CredentialKind.POSTGRESQL: 5432, CredentialKind.REDSHIFT: 5439}
-
-
-class CredentialQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        return self if user.is_staff else self.filter(owner=user)
 
 
 class Credential(models.Model):
@@ -48,7 +45,7 @@ class Credential(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = CredentialQuerySet.as_manager()
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]

@@ -50,16 +50,7 @@ class ColumnMappingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ColumnMapping
-        fields = [
-            "position",
-            "source_column",
-            "destination_column",
-            "destination_type",
-            "transform",
-            "expression",
-            "default",
-            "nullable",
-        ]
+        fields = ["position", *services.MAPPING_FIELDS]
 
 
 class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField):

@@ -1,12 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-
-class OwnedQuerySet(models.QuerySet):
-    owner_field = "owner"
-
-    def visible_to(self, user):
-        return self if user.is_staff else self.filter(**{self.owner_field: user})
+from etlportal.querysets import OwnedQuerySet
 
 
 class UploadQuerySet(OwnedQuerySet):

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from etlportal.querysets import OwnedQuerySet
+
 
 class RunStatus(models.TextChoices):
     PENDING = "PENDING", "Pending"
@@ -19,9 +21,8 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
 
 
-class JobRunQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        return self if user.is_staff else self.filter(job__owner=user)
+class JobRunQuerySet(OwnedQuerySet):
+    owner_field = "job__owner"
 
 
 class JobRun(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,3 +49,10 @@ def test_every_variable_is_documented_in_the_readme():
 
     undocumented = sorted(name for name in everything if f"`{name}`" not in readme and name != "DJANGO_SETTINGS_MODULE")
     assert undocumented == []
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
