@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from credentials import services
 from credentials.models import Credential
@@ -19,6 +21,14 @@ class CredentialAdminForm(forms.ModelForm):
     class Meta:
         model = Credential
         fields = ["name", "kind", "host", "port", "database", "username", "sslmode", "extra_options", "owner"]
+
+    def _post_clean(self):
+        super()._post_clean()
+        # The service's rules, shown next to the fields instead of failing on save.
+        try:
+            services.credential_validate(self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)
 
 
 @admin.register(Credential)
@@ -52,18 +62,19 @@ class CredentialAdmin(admin.ModelAdmin):
     def has_password(self, obj):
         return obj.has_password
 
+    @method_decorator(sensitive_post_parameters("new_password"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
+        # The form ran credential_validate already; the service validates again and saves.
         data = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS}
         password = form.cleaned_data.get("new_password") or None
-        try:
-            if change:
-                services.credential_update(credential=obj, password=password, **data)
-            else:
-                saved = services.credential_create(owner=form.cleaned_data["owner"], password=password or "", **data)
-                obj.pk = saved.pk
-        except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
-            raise
+        if change:
+            services.credential_update(credential=obj, password=password, **data)
+        else:
+            saved = services.credential_create(owner=form.cleaned_data["owner"], password=password or "", **data)
+            obj.pk = saved.pk
 
     def delete_model(self, request, obj):
         services.credential_delete(credential=obj)

@@ -57,11 +57,3 @@ class Credential(models.Model):
     @property
     def has_password(self) -> bool:
         return bool(self.password)
-
-    @property
-    def address(self) -> str:
-        """Where it points, for messages: host:port/database, or the DuckDB file."""
-        if self.kind == CredentialKind.DUCKDB:
-            return self.database
-        port = self.port or DEFAULT_PORTS.get(self.kind, "")
-        return f"{self.host}:{port}/{self.database}"

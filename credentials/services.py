@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.views.decorators.debug import sensitive_variables
 
 from credentials.connectors import ConnectionParams, TestResult, get_connector
 from credentials.models import DEFAULT_PORTS, Credential, CredentialKind
@@ -33,13 +36,25 @@ ALLOWED_OPTIONS = {
 EDITABLE_FIELDS = ("name", "kind", "host", "port", "database", "username", "sslmode", "extra_options")
 
 
+def duckdb_path(database: str) -> Path:
+    """The DuckDB file a credential names: a path inside DUCKDB_DIR, or ValueError."""
+    root = Path(settings.DUCKDB_DIR)
+    path = (root / database).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise ValueError(f"A DuckDB database is a file name inside {root} (DUCKDB_DIR), e.g. warehouse.duckdb.")
+    return path
+
+
 def credential_params(credential: Credential) -> ConnectionParams:
     secret_options = json.loads(credential.secret_options) if credential.secret_options else {}
+    database = credential.database
+    if credential.kind == CredentialKind.DUCKDB:
+        database = str(duckdb_path(database))
     return ConnectionParams(
         kind=credential.kind,
         host=credential.host,
         port=credential.port or DEFAULT_PORTS.get(credential.kind),
-        database=credential.database,
+        database=database,
         username=credential.username,
         password=credential.password or "",
         sslmode=credential.sslmode,
@@ -48,8 +63,14 @@ def credential_params(credential: Credential) -> ConnectionParams:
     )
 
 
-def _validate(credential: Credential) -> None:
+def credential_validate(credential: Credential) -> None:
+    """Everything a credential must satisfy before it is saved; ValidationError per field."""
     errors: dict[str, list[str]] = {}
+    if credential.kind == CredentialKind.DUCKDB:
+        try:
+            duckdb_path(credential.database)
+        except ValueError as exc:
+            errors.setdefault("database", []).append(str(exc))
     if credential.kind in (CredentialKind.POSTGRESQL, CredentialKind.REDSHIFT):
         if not credential.host:
             errors.setdefault("host", []).append("A host is required for this kind of database.")
@@ -66,11 +87,27 @@ def _validate(credential: Credential) -> None:
                 f"Unsupported option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(ALLOWED_OPTIONS))}. "
                 "Secrets go in the password or secret options, which are encrypted."
             )
+        not_scalar = sorted(
+            key
+            for key, value in credential.extra_options.items()
+            if not isinstance(value, str | int) or isinstance(value, bool)
+        )
+        if not_scalar:
+            errors.setdefault("extra_options", []).append(
+                f"Option(s) {', '.join(not_scalar)} must be a string or a whole number."
+            )
+    if credential.pk and credential.jobs.exists():
+        stored_kind = Credential.objects.filter(pk=credential.pk).values_list("kind", flat=True).first()
+        if stored_kind != credential.kind:
+            errors.setdefault("kind", []).append(
+                "This credential is used by jobs; its kind cannot change. Create a new credential instead."
+            )
     if errors:
         raise ValidationError(errors)
     credential.full_clean()
 
 
+@sensitive_variables("password", "secret_options")
 @transaction.atomic
 def credential_create(
     *,
@@ -99,11 +136,12 @@ def credential_create(
         extra_options=extra_options or {},
         secret_options=json.dumps(secret_options) if secret_options else "",
     )
-    _validate(credential)
+    credential_validate(credential)
     credential.save()
     return credential
 
 
+@sensitive_variables("password", "secret_options")
 @transaction.atomic
 def credential_update(
     *, credential: Credential, password: str | None = None, secret_options: dict | None = None, **fields: Any
@@ -117,7 +155,7 @@ def credential_update(
         credential.password = password
     if secret_options is not None:
         credential.secret_options = json.dumps(secret_options) if secret_options else ""
-    _validate(credential)
+    credential_validate(credential)
     credential.save()
     return credential
 

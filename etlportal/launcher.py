@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from etlportal import localsecrets
+from etlportal.envvars import env_bool
 from etlportal.netcheck import database_problem, redis_problem, tcp_error
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -144,7 +145,7 @@ def main() -> None:
         if not env.get("REDIS_URL", "").strip():
             from etlportal.embedded import EmbeddedRedis
 
-            persist = env.get("EMBEDDED_REDIS_PERSIST", "").strip().lower() in {"1", "true", "yes", "on"}
+            persist = env_bool("EMBEDDED_REDIS_PERSIST", environ=env)
             embedded_redis = EmbeddedRedis(persist_dir=data_dir / "redis" if persist else None)
             env["REDIS_URL"] = embedded_redis.start(start_new_session=True, stdout=subprocess.DEVNULL)
             say(f"Embedded Redis on {env['REDIS_URL']}" + (" (persisted in data/redis)" if persist else ""))
@@ -156,6 +157,7 @@ def main() -> None:
 
         python = sys.executable
         concurrency = env.get("WORKER_CONCURRENCY", "").strip() or "2"
+        log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
         children.append(
             Child("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "etlportal.asgi:application"], env)
         )
@@ -180,7 +182,7 @@ def main() -> None:
             )
         )
         children.append(
-            Child("beat", [python, "-m", "celery", "-A", "etlportal", "beat", "-l", "info", "--pidfile="], env)
+            Child("beat", [python, "-m", "celery", "-A", "etlportal", "beat", "-l", log_level, "--pidfile="], env)
         )
 
         shown_host = "127.0.0.1" if host == "0.0.0.0" else host

@@ -12,15 +12,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from etlportal import localsecrets
+from etlportal.envvars import env_bool
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -194,6 +188,14 @@ RUN_HEARTBEAT_INTERVAL = env_int("RUN_HEARTBEAT_INTERVAL", 10)
 RUN_HEARTBEAT_TIMEOUT = env_int("RUN_HEARTBEAT_TIMEOUT", 300)
 if RUN_HEARTBEAT_TIMEOUT <= 2 * RUN_HEARTBEAT_INTERVAL:
     raise ImproperlyConfigured("RUN_HEARTBEAT_TIMEOUT must be more than twice RUN_HEARTBEAT_INTERVAL")
+# A load waiting longer than this for a lock on its target table fails instead of hanging.
+LOAD_LOCK_TIMEOUT = env_int("LOAD_LOCK_TIMEOUT", 60)
+# The longest a run may take; then the worker stops it (soft limit) or kills it (hard limit).
+RUN_TIME_LIMIT = env_int("RUN_TIME_LIMIT", 6 * 3600)
+CELERY_TASK_SOFT_TIME_LIMIT = RUN_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = RUN_TIME_LIMIT + 60
+# DuckDB destinations are files inside this folder (on the worker); no other path is allowed.
+DUCKDB_DIR = Path(os.environ.get("DUCKDB_DIR") or DATA_DIR / "duckdb").resolve()
 
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.

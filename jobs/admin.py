@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from jobs import services
 from jobs.models import ColumnMapping, Job, Upload
-from runs.models import RunTrigger
+from runs.models import RunStatus, RunTrigger
 from runs.services import run_create
 
 
@@ -20,9 +20,27 @@ class UploadAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # files arrive through the API and the wizard, which record size and sha256
 
+    def has_delete_permission(self, request, obj=None):
+        # An upload a job loads from is not deletable (upload_delete says why in the API).
+        return super().has_delete_permission(request, obj) and not (obj and obj.jobs.exists())
+
+    def delete_model(self, request, obj):
+        services.upload_delete(upload=obj)
+
+    def delete_queryset(self, request, queryset):
+        for upload in queryset:
+            _delete_or_report(self, request, services.upload_delete, upload=upload)
+
     @admin.display(description="sha256")
     def sha256_short(self, obj):
         return format_html("<code title='{}'>{}…</code>", obj.sha256, obj.sha256[:12])
+
+
+def _delete_or_report(model_admin, request, delete, **target):
+    try:
+        delete(**target)
+    except ValidationError as exc:
+        model_admin.message_user(request, "; ".join(exc.messages), messages.ERROR)
 
 
 class MappingFormSet(forms.BaseInlineFormSet):
@@ -57,6 +75,41 @@ class JobAdmin(admin.ModelAdmin):
     raw_id_fields = ["source"]
     inlines = [ColumnMappingInline]
     actions = ["run_now"]
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its mappings, through the service, in save_related()
+
+    def save_related(self, request, form, formsets, change):
+        # One service call replaces the mappings as a whole (reordering positions cannot clash).
+        forms_in_order = sorted(
+            (f for f in formsets[0].forms if f.cleaned_data and not f.cleaned_data.get("DELETE")),
+            key=lambda f: f.cleaned_data.get("position") or 0,
+        )
+        mappings = [{name: f.cleaned_data.get(name) for name in services.MAPPING_FIELDS} for f in forms_in_order]
+        for mapping in mappings:
+            mapping["default"] = mapping["default"] or None
+            mapping["transform"] = mapping["transform"] or ""
+            mapping["expression"] = mapping["expression"] or ""
+        fields = {name: form.cleaned_data[name] for name in services.JOB_FIELDS if name in form.cleaned_data}
+        if change:
+            services.job_update(job=form.instance, mappings=mappings, **fields)
+        else:
+            job = services.job_create(owner=form.cleaned_data["owner"], mappings=mappings, **fields)
+            form.instance.pk = job.pk
+        # The admin's change message reads what formset.save() would have recorded.
+        formsets[0].new_objects, formsets[0].changed_objects, formsets[0].deleted_objects = [], [], []
+
+    def has_delete_permission(self, request, obj=None):
+        # Not while a run is queued or running (job_delete says why in the API).
+        busy = obj is not None and obj.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).exists()
+        return super().has_delete_permission(request, obj) and not busy
+
+    def delete_model(self, request, obj):
+        services.job_delete(job=obj)
+
+    def delete_queryset(self, request, queryset):
+        for job in queryset:
+            _delete_or_report(self, request, services.job_delete, job=job)
 
     @admin.display(description="Target", ordering="table")
     def target(self, obj):

@@ -100,6 +100,9 @@ class JobViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return Job.objects.visible_to(self.request.user).select_related("owner").prefetch_related("mappings")
 
+    def perform_destroy(self, instance):
+        services.job_delete(job=instance)
+
     @extend_schema(request=None, responses={202: RunSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):

@@ -97,8 +97,8 @@ def parse_type(text: str) -> ColumnType:
         raise ValueError(f"unknown column type {text!r}; use one of: {', '.join(sorted(_KNOWN))}")
     if name == "varchar" and len(params) != 1:
         raise ValueError("varchar needs a length, e.g. varchar(100)")
-    if name == "varchar" and params[0] < 1:
-        raise ValueError("varchar length must be at least 1")
+    if name == "varchar" and not 1 <= params[0] <= 10_485_760:
+        raise ValueError("varchar length must be between 1 and 10485760 (PostgreSQL's limit)")
     if name == "numeric" and params:
         precision = params[0]
         scale = params[1] if len(params) > 1 else 0
@@ -112,11 +112,19 @@ def parse_type(text: str) -> ColumnType:
 def _converter(column_type: ColumnType) -> Callable[[str], object]:
     name = column_type.name
     if name == "text":
-        return lambda value: value
+
+        def to_text(value: str) -> str:
+            if "\x00" in value:
+                raise ConversionError("contains a NUL byte (0x00), which PostgreSQL cannot store in text")
+            return value
+
+        return to_text
     if name == "varchar":
         limit = column_type.params[0]
 
         def to_varchar(value: str) -> str:
+            if "\x00" in value:
+                raise ConversionError("contains a NUL byte (0x00), which PostgreSQL cannot store in text")
             if len(value) > limit:
                 raise ConversionError(f"is {len(value)} characters long, more than varchar({limit}) allows")
             return value

@@ -47,6 +47,13 @@ def upload_store(*, file: UploadedFile, user) -> Upload:
 
 
 def upload_delete(*, upload: Upload) -> None:
+    """Delete an upload and its file, unless a job still loads from it."""
+    jobs = sorted(upload.jobs.values_list("name", flat=True))
+    if jobs:
+        raise ValidationError(
+            f"Upload {upload.original_name!r} is the source of job(s) {', '.join(jobs)}; "
+            "give them another source or delete them first."
+        )
     name = upload.file.name
     storage = upload.file.storage
     upload.delete()
@@ -69,6 +76,10 @@ def column_specs(mappings) -> list[ColumnSpec]:
 
 
 def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
+    """The rules a job and its mappings must satisfy to be saved and run.
+
+    Also normalises each mapping's destination type to its canonical SQL spelling.
+    """
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -147,3 +158,13 @@ def job_update(*, job: Job, mappings: list[dict[str, Any]] | None = None, **fiel
     if mappings is None:
         return _save_job(job, list(job.mappings.all()), replace_mappings=False)
     return _save_job(job, _build_mappings(job, mappings), replace_mappings=True)
+
+
+def job_delete(*, job: Job) -> None:
+    """Delete a job and its run history, unless a run of it is queued or running."""
+    from runs.models import RunStatus
+
+    active = job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).values_list("pk", flat=True).first()
+    if active is not None:
+        raise ValidationError(f"Job {job.name!r} has a run in progress (run {active}); wait for it to finish first.")
+    job.delete()

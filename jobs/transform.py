@@ -75,6 +75,10 @@ def validate_columns(columns: Iterable[ColumnSpec]) -> list[str]:
     return problems
 
 
+class MappingError(ValueError):
+    """The mappings themselves are invalid (not a problem of the file)."""
+
+
 RowFunction = Callable[[int, list[str]], tuple]
 
 
@@ -82,7 +86,7 @@ def compile_transform(header: list[str], columns: list[ColumnSpec]) -> RowFuncti
     """Return f(line, fields) -> tuple of destination values, raising SourceError for a bad value."""
     problems = validate_columns(columns)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise MappingError("; ".join(problems))
     positions = {}
     for index, name in enumerate(header):
         positions.setdefault(name, index)

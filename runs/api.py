@@ -64,9 +64,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         runs = JobRun.objects.visible_to(self.request.user).select_related("job", "triggered_by")
         job = self.request.query_params.get("job")
         if job:
-            if not job.isdigit():
-                raise serializers.ValidationError({"job": "A job id is a whole number."})
-            runs = runs.filter(job_id=int(job))
+            try:
+                runs = runs.filter(job_id=int(job))
+            except ValueError:
+                raise serializers.ValidationError({"job": "A job id is a whole number."}) from None
         status = self.request.query_params.get("status")
         if status:
             if status not in RunStatus.values:

@@ -27,7 +27,13 @@ def publish(run_id: int, payload: dict) -> None:
         logger.warning("Could not publish progress of run %s: %s", run_id, exc)
 
 
+def printable(text: str) -> str:
+    """Text as the application database can store it: a NUL byte from a bad file is shown, not stored."""
+    return text.replace("\x00", "\\x00")
+
+
 def run_log(run: JobRun, message: str, *, level: str = EventLevel.INFO, phase: str = "") -> RunEvent:
+    message = printable(message)
     event = RunEvent.objects.create(run=run, message=message, level=level, phase=phase)
     logger.log(logging.getLevelName(level.upper()), "run %s: %s", run.pk, message)
     publish(run.pk, {"event": {"level": level, "phase": phase, "message": message, "at": event.created_at.isoformat()}})

@@ -10,8 +10,10 @@ import logging
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Iterable, Iterator
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
@@ -22,10 +24,10 @@ from credentials.services import credential_params
 from jobs.errors import SourceError
 from jobs.reader import open_csv
 from jobs.services import column_specs
-from jobs.transform import compile_transform, transformed
+from jobs.transform import MappingError, compile_transform, transformed
 from runs.events import publish, run_log
 from runs.models import JobRun, RunStatus
-from runs.services import run_finish
+from runs.services import RunAbandoned, run_commit_gate, run_finish
 
 logger = logging.getLogger("etlportal.runs")
 
@@ -83,7 +85,7 @@ class Progress:
             return
         self._last_report = now
         fraction = min(self.source.bytes_read / self.total_bytes, 1.0)
-        JobRun.objects.filter(pk=self.run.pk).update(
+        JobRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
             rows_read=self.rows, progress=fraction, heartbeat_at=timezone.now(), phase="load"
         )
         publish(
@@ -109,11 +111,15 @@ def execute(run_id: int) -> None:
     heartbeat = Heartbeat(run.pk, settings.RUN_HEARTBEAT_INTERVAL)
     heartbeat.start()
     progress = None
+    params = None
+    source_columns: dict[str, str] = {}
     started = time.monotonic()
     try:
         run_log(run, f"Started on worker {socket.gethostname()}", phase="starting")
         specs = column_specs(job.mappings.order_by("position"))
-        connector = get_connector(credential_params(job.destination))
+        source_columns = {spec.destination_column: spec.source_column for spec in specs}
+        params = credential_params(job.destination)
+        connector = get_connector(params)
         plan = LoadPlan(
             schema=job.schema,
             table=job.table,
@@ -121,6 +127,7 @@ def execute(run_id: int) -> None:
             strategy=job.load_strategy,
             create_table=job.create_table,
             key_columns=tuple(job.upsert_keys),
+            lock_timeout_seconds=settings.LOAD_LOCK_TIMEOUT,
         )
         if job.source is None:
             raise SourceError("the job has no source file")
@@ -138,6 +145,7 @@ def execute(run_id: int) -> None:
                 plan,
                 progress.wrap(transformed(source.records, transform)),
                 on_event=lambda phase, message: run_log(run, message, phase=phase),
+                before_commit=lambda: run_commit_gate(run_id=run.pk),
             )
         seconds = time.monotonic() - started
         rate = progress.rows / seconds if seconds > 0 else 0
@@ -153,21 +161,26 @@ def execute(run_id: int) -> None:
     except SourceError as exc:
         _fail(run, progress, exc.reason, line=exc.line, column=exc.column, value=exc.value)
     except ConnectorError as exc:
-        _fail(run, progress, exc.message, line=exc.line, column=exc.column, value=exc.value)
+        # The database names the destination column; the user looks at the file's header.
+        column = source_columns.get(exc.column, exc.column)
+        _fail(run, progress, exc.message, line=exc.line, column=column, value=exc.value)
     except FileNotFoundError:
         _fail(
             run,
             progress,
             f"The source file {job.source.original_name!r} is missing from storage ({settings.MEDIA_ROOT}).",
         )
-    except ValueError as exc:  # invalid mappings
+    except MappingError as exc:
         _fail(run, progress, f"Invalid job: {exc}")
+    except RunAbandoned:
+        # Reaped (or cancelled) while loading: the transaction was rolled back; the run says why.
+        logger.warning("run %s was no longer running at commit; its load was rolled back", run.pk)
+    except SoftTimeLimitExceeded:
+        _fail(run, progress, f"Stopped after RUN_TIME_LIMIT ({settings.RUN_TIME_LIMIT} s). Nothing was written.")
     except Exception as exc:
-        logger.exception("run %s crashed", run.pk)
-        text = str(exc)
-        if job.destination.password:
-            text = text.replace(job.destination.password, "********")
-        _fail(run, progress, f"Internal error ({type(exc).__name__}): {text}")
+        scrub = params.scrub if params else str
+        logger.error("run %s crashed:\n%s", run.pk, scrub(traceback.format_exc()))
+        _fail(run, progress, f"Internal error ({type(exc).__name__}): {scrub(str(exc))}")
     finally:
         heartbeat.stop()
         close_old_connections()

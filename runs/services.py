@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from runs.events import publish, run_log, run_snapshot
+from runs.events import printable, publish, run_log, run_snapshot
 from runs.models import EventLevel, JobRun, RunStatus, RunTrigger
 
 logger = logging.getLogger("etlportal.runs")
@@ -21,14 +21,17 @@ def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None) -> JobRun:
     """Create a PENDING run and queue it once the surrounding transaction commits."""
     if job.source_id is None:
         raise ValidationError(f"Job {job.name!r} has no source file; upload one and set it as the job's source.")
-    if not job.mappings.exists():
-        raise ValidationError(f"Job {job.name!r} has no column mappings.")
+    from jobs.services import job_validate
+
+    # The job may have been valid when saved and not since (e.g. its credential changed).
+    job_validate(job, list(job.mappings.all()))
     task_id = str(uuid.uuid4())
     with transaction.atomic():
         run = JobRun.objects.create(job=job, trigger=trigger, triggered_by=user, celery_task_id=task_id)
         who = f" by {user.get_username()}" if user else ""
         run_log(run, f"Queued ({trigger}){who}", phase="queued")
         transaction.on_commit(lambda: _enqueue(run.pk, task_id))
+    run.refresh_from_db()  # queueing may have failed it already
     return run
 
 
@@ -44,6 +47,22 @@ def _enqueue(run_id: int, task_id: str) -> None:
         message = f"Could not queue the run: the broker (Redis at {broker}) is unreachable ({type(exc).__name__})."
         logger.error(message)
         run_finish(run_id=run_id, status=RunStatus.FAILED, error_message=message, from_statuses=(RunStatus.PENDING,))
+
+
+class RunAbandoned(Exception):
+    """The run is no longer RUNNING (reaped or cancelled): its load must not commit."""
+
+
+def run_commit_gate(*, run_id: int) -> None:
+    """Called by the connector just before COMMIT; raising rolls the load back.
+
+    The heartbeat written here also keeps the reaper away for the moment the commit takes.
+    """
+    still_running = JobRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        phase="commit", heartbeat_at=timezone.now()
+    )
+    if not still_running:
+        raise RunAbandoned(f"run {run_id} is no longer running")
 
 
 def run_claim(*, run_id: int) -> bool:
@@ -83,13 +102,15 @@ def run_finish(
         finished_at=now,
         heartbeat_at=now,
         phase="done",
-        error_message=error_message,
+        error_message=printable(error_message),
         error_line=error_line,
-        error_column=error_column,
-        error_value=error_value[:1000],
+        error_column=printable(error_column),
+        error_value=printable(error_value[:1000]),
         **counters,
     )
     run = JobRun.objects.get(pk=run_id)
+    if not updated:
+        logger.warning("run %s was already %s; its %s result was not recorded", run_id, run.status, status)
     if updated:
         if status == RunStatus.FAILED:
             where = f" ({run.error_location})" if run.error_location else ""
@@ -102,7 +123,8 @@ def run_finish(
 
 def runs_reap_stale(*, timeout_seconds: int | None = None) -> int:
     """Mark FAILED every RUNNING run whose worker stopped sending heartbeats."""
-    timeout_seconds = timeout_seconds or settings.RUN_HEARTBEAT_TIMEOUT
+    if timeout_seconds is None:
+        timeout_seconds = settings.RUN_HEARTBEAT_TIMEOUT
     cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
     stale_ids = list(
         JobRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
@@ -111,7 +133,8 @@ def runs_reap_stale(*, timeout_seconds: int | None = None) -> int:
     for run_id in stale_ids:
         message = (
             f"Worker lost: no heartbeat for more than {timeout_seconds} s. The worker process stopped or "
-            "lost its database connection; the destination transaction was rolled back. Run it again."
+            "lost its database connection. Its load did not commit: PostgreSQL rolls back the transaction "
+            "of a lost connection, and a worker that comes back is refused at commit. Run it again."
         )
         # Re-check the heartbeat in the UPDATE itself: the worker may have just written one.
         updated = JobRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(

@@ -83,6 +83,7 @@ os.environ.update(
         "DATA_DIR": DATA_DIR,
         "RUN_HEARTBEAT_INTERVAL": "1",
         "RUN_HEARTBEAT_TIMEOUT": "60",
+        "LOAD_LOCK_TIMEOUT": "2",
         "DEBUG": "",
     }
 )

@@ -96,3 +96,82 @@ def test_run_now_action_queues_a_run(staff, job):
     run = job.runs.order_by("-id").first()
     assert run.status == "PENDING" and run.trigger == "manual"
     assert f"run {run.pk} queued".encode() in response.content
+
+
+def credential_form(staff, **overrides):
+    fields = {
+        "name": "via admin",
+        "kind": "postgresql",
+        "host": "db.internal",
+        "port": "5432",
+        "database": "analytics",
+        "username": "loader",
+        "new_password": "",
+        "sslmode": "prefer",
+        "extra_options": "{}",
+        "owner": staff.pk,
+    }
+    return {**fields, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"extra_options": '{"bogus": 1}'}, b"Unsupported option(s) bogus"),
+        ({"extra_options": '{"connect_timeout": [1]}'}, b"must be a string or a whole number"),
+        ({"port": "70000"}, b"A port is between 1 and 65535."),
+        ({"host": ""}, b"A host is required for this kind of database."),
+        ({"kind": "duckdb", "database": "/etc/passwd"}, b"A DuckDB database is a file name inside"),
+    ],
+)
+def test_bad_credential_input_in_admin_shows_the_form_again(staff, overrides, message):
+    page = client_for(staff).post("/admin/credentials/credential/add/", credential_form(staff, **overrides))
+
+    assert page.status_code == 200
+    assert message in page.content
+
+
+def test_reordering_mappings_in_admin_saves_through_the_service(staff, job):
+    first, second = job.mappings.order_by("position")
+    form = {
+        "name": job.name,
+        "owner": job.owner_id,
+        "source": job.source_id,
+        "destination": job.destination_id,
+        "schema": "public",
+        "table": job.table,
+        "create_table": "on",
+        "load_strategy": "INSERT",
+        "upsert_keys": "[]",
+        "mappings-TOTAL_FORMS": "2",
+        "mappings-INITIAL_FORMS": "2",
+        "mappings-MIN_NUM_FORMS": "0",
+        "mappings-MAX_NUM_FORMS": "1000",
+    }
+    for index, (mapping, position) in enumerate([(first, 2), (second, 1)]):
+        form.update(
+            {
+                f"mappings-{index}-id": mapping.pk,
+                f"mappings-{index}-job": job.pk,
+                f"mappings-{index}-position": str(position),
+                f"mappings-{index}-source_column": mapping.source_column,
+                f"mappings-{index}-destination_column": mapping.destination_column,
+                f"mappings-{index}-destination_type": mapping.destination_type,
+                f"mappings-{index}-transform": "",
+                f"mappings-{index}-nullable": "on",
+            }
+        )
+
+    response = client_for(staff).post(f"/admin/jobs/job/{job.pk}/change/", form)
+
+    assert response.status_code == 302
+    assert list(job.mappings.order_by("position").values_list("destination_column", flat=True)) == ["name", "id"]
+
+
+def test_a_job_with_a_run_in_progress_cannot_be_deleted_in_admin(staff, job):
+    JobRun.objects.create(job=job, status="RUNNING")
+
+    response = client_for(staff).post(f"/admin/jobs/job/{job.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 403
+    assert Job.objects.filter(pk=job.pk).exists()

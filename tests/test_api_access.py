@@ -32,11 +32,18 @@ def test_alice_cannot_see_bobs_objects(alice, bobs, kind):
     assert client.get(f"/api/{kind}/").json()["results"] == []
 
 
-@pytest.mark.parametrize("kind", ["credentials", "uploads", "jobs"])
-def test_alice_cannot_change_or_delete_bobs_objects(alice, bobs, kind):
+@pytest.mark.parametrize("kind", ["credentials", "jobs"])
+def test_alice_cannot_change_bobs_objects(alice, bobs, kind):
     client = client_for(alice)
 
-    assert client.patch(f"/api/{kind}/{bobs[kind].pk}/", {"name": "mine now"}, format="json").status_code in (404, 405)
+    assert client.patch(f"/api/{kind}/{bobs[kind].pk}/", {"name": "mine now"}, format="json").status_code == 404
+    assert type(bobs[kind]).objects.get(pk=bobs[kind].pk).name != "mine now"
+
+
+@pytest.mark.parametrize("kind", ["credentials", "uploads", "jobs"])
+def test_alice_cannot_delete_bobs_objects(alice, bobs, kind):
+    client = client_for(alice)
+
     assert client.delete(f"/api/{kind}/{bobs[kind].pk}/").status_code == 404
     assert type(bobs[kind]).objects.filter(pk=bobs[kind].pk).exists()
 
@@ -128,7 +135,7 @@ def test_unsupported_strategy_and_destination_kind_are_refused_when_saved(alice)
     client = client_for(alice)
     upload = make_upload(alice)
     duck = client.post(
-        "/api/credentials/", {"name": "duck", "kind": "duckdb", "database": "/tmp/x.duckdb"}, format="json"
+        "/api/credentials/", {"name": "duck", "kind": "duckdb", "database": "x.duckdb"}, format="json"
     ).json()
     body = {
         "name": "j",
@@ -146,3 +153,56 @@ def test_unsupported_strategy_and_destination_kind_are_refused_when_saved(alice)
     assert errors["destination"] == ["Loading into DuckDB is not available yet; choose a PostgreSQL destination."]
     assert errors["load_strategy"] == ["The UPSERT strategy is not available yet; use INSERT."]
     assert errors["mappings"] == ["Column 'id': calculated columns (expressions) are not supported yet."]
+
+
+def test_duckdb_files_are_confined_to_duckdb_dir(alice, settings):
+    client = client_for(alice)
+
+    for outside in ("/etc/passwd", "../../escape.duckdb", ""):
+        response = client.post(
+            "/api/credentials/", {"name": f"d{outside}", "kind": "duckdb", "database": outside}, format="json"
+        )
+        assert response.status_code == 400, outside
+        assert "database" in response.json()
+    inside = client.post("/api/credentials/", {"name": "ok", "kind": "duckdb", "database": "w.duckdb"}, format="json")
+    assert inside.status_code == 201
+    tested = client.post(f"/api/credentials/{inside.json()['id']}/test/").json()
+    assert tested["ok"] is True and "w.duckdb does not exist yet" in tested["message"]
+    assert str(settings.DUCKDB_DIR) not in tested["message"]  # no server paths in messages
+
+
+def test_things_in_use_cannot_be_deleted_or_changed_under_a_job(alice):
+    client = client_for(alice)
+    job = make_job(alice, table="orders")
+    JobRun.objects.create(job=job, status="RUNNING")
+
+    job_delete = client.delete(f"/api/jobs/{job.pk}/")
+    upload_delete = client.delete(f"/api/uploads/{job.source_id}/")
+    kind_change = client.patch(f"/api/credentials/{job.destination_id}/", {"kind": "redshift"}, format="json")
+
+    assert job_delete.status_code == 400
+    assert "has a run in progress" in job_delete.json()["detail"][0]
+    assert upload_delete.status_code == 400
+    assert "is the source of job(s) load orders" in upload_delete.json()["detail"][0]
+    assert kind_change.status_code == 400
+    assert "its kind cannot change" in kind_change.json()["kind"][0]
+
+
+def test_bad_query_and_option_values_are_400_not_500(alice):
+    client = client_for(alice)
+    fields = {"name": "x", "kind": "postgresql", "host": "h", "database": "d", "username": "u"}
+
+    assert client.get("/api/runs/?job=\u00b2").status_code == 400
+    assert client.get("/api/runs/?status=LOST").status_code == 400
+    nested = client.post("/api/credentials/", {**fields, "extra_options": {"connect_timeout": [1]}}, format="json")
+    assert nested.status_code == 400
+    assert nested.json()["extra_options"] == ["Option(s) connect_timeout must be a string or a whole number."]
+    port = client.post("/api/credentials/", {**fields, "port": 70000}, format="json")
+    assert port.status_code == 400
+    huge = client.post(
+        "/api/jobs/",
+        {"name": "j", "table": "t", "destination": make_credential(alice).pk,
+         "mappings": [{"source_column": "a", "destination_column": "a", "destination_type": "varchar(99999999999)"}]},
+        format="json",
+    )  # fmt: skip
+    assert huge.status_code == 400

@@ -114,7 +114,7 @@ def test_varchar_length_zero_is_rejected():
     with pytest.raises(ValueError) as caught:
         parse_type("varchar(0)")
 
-    assert str(caught.value) == "varchar length must be at least 1"
+    assert str(caught.value) == "varchar length must be between 1 and 10485760 (PostgreSQL's limit)"
 
 
 @pytest.mark.parametrize(

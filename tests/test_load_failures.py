@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import client_for
-from tests.test_api_load import MAPPINGS, create_credential, create_job, run_job, upload
+from tests.test_api_load import create_credential, create_job, run_job, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -138,4 +138,22 @@ def test_unreachable_destination_names_host_and_port(alice, dest):
     assert run.error_message.startswith("Cannot connect to PostgreSQL at 127.0.0.1:1")
 
 
-assert MAPPINGS  # the shared mapping set these tests load with
+def test_a_table_locked_by_another_session_fails_the_run_instead_of_hanging(alice, existing_orders):
+    import psycopg
+
+    from tests import services
+
+    with psycopg.connect(services.DEST_URL) as holder:
+        holder.execute(f'LOCK TABLE "{existing_orders.schema}".orders IN ACCESS EXCLUSIVE MODE')
+        run = load(alice, existing_orders, HEADER + "1,ada,1.00,2026-01-01,yes\n")
+
+    assert run.status == "FAILED"
+    assert run.error_message.startswith(f"Waited more than 2 s for a lock on {existing_orders.schema}.orders")
+
+
+def test_a_nul_byte_in_a_text_field_is_a_row_error_with_its_line(alice, dest):
+    run = load(alice, dest, HEADER + "1,ada,1.00,2026-01-01,yes\n2,gr\x00ace,2.00,2026-01-01,no\n")
+
+    assert run.status == "FAILED"
+    assert (run.error_line, run.error_column) == (3, "customer")
+    assert "NUL byte" in run.error_message

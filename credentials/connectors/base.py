@@ -18,9 +18,12 @@ class ConnectionParams:
     options: dict = field(default_factory=dict)
     secret_options: dict = field(default_factory=dict, repr=False)
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}" if self.host else self.database
+    def scrub(self, text: str) -> str:
+        """Drivers do not echo secrets, but a message must never carry one by accident."""
+        for secret in (self.password, *(str(v) for v in self.secret_options.values())):
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, "********")
+        return text
 
 
 class ConnectorError(Exception):
@@ -59,6 +62,8 @@ class LoadPlan:
     strategy: str = "INSERT"
     create_table: bool = False
     key_columns: tuple[str, ...] = ()
+    # Waiting longer than this for a lock on the target fails the load instead of hanging.
+    lock_timeout_seconds: int = 60
 
 
 @dataclass
@@ -69,3 +74,5 @@ class LoadResult:
 
 Rows = Iterable[tuple[int, tuple]]  # (source line, destination values)
 EventCallback = Callable[[str, str], None]  # (phase, message)
+# Called just before COMMIT; raising from it rolls the load back (the run was reaped or cancelled).
+CommitGate = Callable[[], None]

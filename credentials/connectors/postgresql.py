@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 
 from credentials.connectors.base import (
+    CommitGate,
     ConnectionParams,
     ConnectorError,
     EventCallback,
@@ -36,7 +37,15 @@ class PostgresConnector:
         return f"{self.params.host or 'localhost'}:{self.params.port or self.default_port}"
 
     def _connect_kwargs(self) -> dict:
-        options = {"connect_timeout": 10, "application_name": "etlportal"}
+        # TCP keepalives: a connection that died silently fails within minutes instead of hanging.
+        options = {
+            "connect_timeout": 10,
+            "application_name": "etlportal",
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 6,
+        }
         options.update(self.params.options or {})
         return {
             "host": self.params.host or None,
@@ -48,26 +57,20 @@ class PostgresConnector:
             **options,
         }
 
-    def _scrub(self, text: str) -> str:
-        # Drivers do not echo passwords, but a message must never carry one by accident.
-        if self.params.password:
-            text = text.replace(self.params.password, "********")
-        return text
-
     def connect(self) -> psycopg.Connection:
         try:
             return psycopg.connect(**self._connect_kwargs())
         except psycopg.OperationalError as exc:
             reason, retryable = _connection_reason(str(exc))
             raise ConnectorError(
-                self._scrub(
+                self.params.scrub(
                     f"Cannot connect to {self.label} at {self.where} (database {self.params.database!r}): {reason}"
                 ),
                 retryable=retryable,
             ) from None
         except psycopg.ProgrammingError as exc:  # e.g. an invalid option in extra options
             raise ConnectorError(
-                self._scrub(f"Invalid connection settings for {self.label} at {self.where}: {exc}")
+                self.params.scrub(f"Invalid connection settings for {self.label} at {self.where}: {exc}")
             ) from None
 
     def test(self) -> TestResult:
@@ -83,8 +86,8 @@ class PostgresConnector:
         )
 
     # -- introspection and DDL -------------------------------------------------------
-    def existing_columns(self, conn: psycopg.Connection, schema: str, table: str) -> dict[str, str] | None:
-        """Column name -> data type, or None when the table does not exist."""
+    def existing_columns(self, conn: psycopg.Connection, schema: str, table: str) -> dict[str, tuple[str, bool]] | None:
+        """Column name -> (data type, nullable), or None when the table does not exist."""
         exists = conn.execute(
             "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
             (schema, table),
@@ -92,11 +95,11 @@ class PostgresConnector:
         if not exists:
             return None
         rows = conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
+            "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
             "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
             (schema, table),
         ).fetchall()
-        return dict(rows)
+        return {name: (data_type, nullable) for name, data_type, nullable in rows}
 
     def create_table_sql(self, plan: LoadPlan) -> sql.Composed:
         definitions = [
@@ -107,7 +110,7 @@ class PostgresConnector:
             )
             for column in plan.columns
         ]
-        if plan.key_columns:
+        if plan.key_columns and plan.strategy == "UPSERT":
             definitions.append(
                 sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, plan.key_columns)))
             )
@@ -116,7 +119,9 @@ class PostgresConnector:
         )
 
     # -- loading ----------------------------------------------------------------------
-    def load(self, plan: LoadPlan, rows: Rows, on_event: EventCallback) -> LoadResult:
+    def load(
+        self, plan: LoadPlan, rows: Rows, on_event: EventCallback, before_commit: CommitGate | None = None
+    ) -> LoadResult:
         if plan.strategy != "INSERT":
             raise ConnectorError(f"The {plan.strategy} strategy is not available yet; use INSERT.")
         target = sql.Identifier(plan.schema, plan.table)
@@ -125,27 +130,45 @@ class PostgresConnector:
         lines = array("q")  # source line of each COPY row, to point database errors at the file
         with self.connect() as conn:
             try:
-                created = self._prepare_table(conn, plan, on_event)
+                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
+                created, not_null = self._prepare_table(conn, plan, on_event)
                 conn.execute(
                     sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
                         stage, names, target
                     )
                 )
+                for name in not_null:  # so COPY reports a NULL in a NOT NULL column with its line
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(stage, sql.Identifier(name))
+                    )
                 on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
                 with conn.cursor() as cursor:
                     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
                         for line, values in rows:
                             lines.append(line)
-                            copy.write_row(values)
+                            try:
+                                copy.write_row(values)
+                            except psycopg.DataError as exc:  # refused by the driver, before the server
+                                raise ConnectorError(
+                                    self.params.scrub(
+                                        f"Cannot send this row to {self.label}: {exc}. Nothing was written."
+                                    ),
+                                    line=line,
+                                ) from None
                     on_event("load", f"Inserting {len(lines):,} rows from staging")
                     cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(target, names, names, stage))
                     written = cursor.rowcount
+                if before_commit is not None:
+                    before_commit()
                 on_event("commit", "Committing")
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, lines) from None
         return LoadResult(rows_written=written, table_created=created)
 
-    def _prepare_table(self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback) -> bool:
+    def _prepare_table(
+        self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback
+    ) -> tuple[bool, list[str]]:
+        """Create the table when asked, or check the existing one. Returns (created, NOT NULL columns)."""
         existing = self.existing_columns(conn, plan.schema, plan.table)
         if existing is None:
             if not plan.create_table:
@@ -159,21 +182,29 @@ class PostgresConnector:
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(plan.schema)))
             on_event("prepare", f"Creating table {plan.schema}.{plan.table} with {len(plan.columns)} columns")
             conn.execute(self.create_table_sql(plan))
-            return True
+            return True, [column.name for column in plan.columns if not column.nullable]
         missing = [column.name for column in plan.columns if column.name not in existing]
         if missing:
             raise ConnectorError(
                 f"Table {plan.schema}.{plan.table} has no column(s) {', '.join(missing)}; "
                 f"its columns are {', '.join(existing) or '(none)'}."
             )
-        return False
+        return False, [column.name for column in plan.columns if not existing[column.name][1]]
 
     def _translate(self, exc: psycopg.Error, plan: LoadPlan, lines: array) -> ConnectorError:
         diag = exc.diag
         primary = diag.message_primary or str(exc).splitlines()[0]
         if isinstance(exc, psycopg.OperationalError) and (not diag.sqlstate or diag.sqlstate.startswith("08")):
             return ConnectorError(
-                self._scrub(f"Lost the connection to {self.label} at {self.where}: {primary}. Nothing was written."),
+                self.params.scrub(
+                    f"Lost the connection to {self.label} at {self.where}: {primary}. Nothing was written."
+                ),
+                retryable=True,
+            )
+        if diag.sqlstate == "55P03":  # lock_not_available: lock_timeout expired
+            return ConnectorError(
+                f"Waited more than {plan.lock_timeout_seconds} s for a lock on {plan.schema}.{plan.table}: another "
+                "session is holding it (a long query, an open transaction, a migration). Nothing was written.",
                 retryable=True,
             )
         message = f"{self.label} rejected the load into {plan.schema}.{plan.table}: {primary}"
@@ -188,9 +219,9 @@ class PostgresConnector:
             column = match.group(2)
             value = match.group(3)
         return ConnectorError(
-            self._scrub(message + ". Nothing was written."),
+            self.params.scrub(message + ". Nothing was written."),
             line=line,
-            column=column or "",
+            column=column or diag.column_name or "",
             value=value or "",
         )
 

@@ -4,6 +4,7 @@ Its load plan (multi-row INSERT batches and MERGE, DELETE instead of TRUNCATE in
 transaction) arrives with the load engine; until then jobs refuse Redshift destinations.
 """
 
+from credentials.connectors.base import ConnectorError
 from credentials.connectors.postgresql import PostgresConnector
 
 
@@ -12,5 +13,5 @@ class RedshiftConnector(PostgresConnector):
     default_port = 5439
     supports_load = False
 
-    def load(self, plan, rows, on_event):
-        raise NotImplementedError("Loading into Redshift is not available yet")
+    def load(self, plan, rows, on_event, before_commit=None):
+        raise ConnectorError("Loading into Amazon Redshift is not available yet; choose a PostgreSQL destination.")
