@@ -39,6 +39,8 @@ class JobRun(models.Model):
     progress = models.FloatField(default=0.0)
     phase = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When its task was last sent to the broker; a PENDING run not picked up for long is sent again.
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

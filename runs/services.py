@@ -27,7 +27,9 @@ def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None) -> JobRun:
     job_validate(job, list(job.mappings.all()))
     task_id = str(uuid.uuid4())
     with transaction.atomic():
-        run = JobRun.objects.create(job=job, trigger=trigger, triggered_by=user, celery_task_id=task_id)
+        run = JobRun.objects.create(
+            job=job, trigger=trigger, triggered_by=user, celery_task_id=task_id, queued_at=timezone.now()
+        )
         who = f" by {user.get_username()}" if user else ""
         run_log(run, f"Queued ({trigger}){who}", phase="queued")
         transaction.on_commit(lambda: _enqueue(run.pk, task_id))
@@ -146,3 +148,35 @@ def runs_reap_stale(*, timeout_seconds: int | None = None) -> int:
             run_log(run, message, level=EventLevel.ERROR, phase="done")
             publish(run_id, run_snapshot(run))
     return reaped
+
+
+def runs_requeue_lost(*, after_seconds: int | None = None) -> int:
+    """Send again the task of every run still PENDING long after it was queued.
+
+    A broker that restarted without persistence (the embedded Redis of `make run`) loses
+    queued messages; without this their runs would stay PENDING forever. Sending again is
+    safe: a run is claimed once, so an extra message for a run that was merely waiting in a
+    long queue does nothing.
+    """
+    if after_seconds is None:
+        after_seconds = settings.RUN_HEARTBEAT_TIMEOUT
+    cutoff = timezone.now() - timedelta(seconds=after_seconds)
+    requeued = 0
+    candidates = JobRun.objects.filter(status=RunStatus.PENDING, queued_at__lt=cutoff).values_list(
+        "pk", "celery_task_id"
+    )
+    for run_id, task_id in candidates:
+        # Whoever moves queued_at forward sends the message: two beats never both send.
+        if JobRun.objects.filter(pk=run_id, status=RunStatus.PENDING, queued_at__lt=cutoff).update(
+            queued_at=timezone.now()
+        ):
+            run_log(
+                JobRun.objects.get(pk=run_id),
+                f"Not picked up by a worker within {after_seconds} s; queued again "
+                "(the broker may have lost the message, or every worker is busy).",
+                level=EventLevel.WARNING,
+                phase="queued",
+            )
+            _enqueue(run_id, task_id or str(uuid.uuid4()))
+            requeued += 1
+    return requeued

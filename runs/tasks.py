@@ -12,4 +12,6 @@ def execute_run(run_id: int) -> None:
 
 @shared_task(name="runs.tasks.reap_stale_runs")
 def reap_stale_runs() -> int:
+    """Every minute (beat): fail runs whose worker is lost, send again runs whose message is lost."""
+    services.runs_requeue_lost()
     return services.runs_reap_stale()

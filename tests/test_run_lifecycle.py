@@ -88,3 +88,19 @@ def test_beat_schedule_installs_the_reaper_in_the_database_scheduler():
     task = PeriodicTask.objects.get(task="runs.tasks.reap_stale_runs")
     assert task.enabled
     assert task.interval.every == 60
+
+
+def test_a_run_whose_queue_message_was_lost_is_sent_again_and_runs(alice, dest, celery_worker):
+    job = make_job(alice, schema=dest.schema)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    # As if the broker restarted without persistence after the run was queued.
+    lost = JobRun.objects.create(job=job, celery_task_id="lost-task", queued_at=long_ago)
+    waiting = JobRun.objects.create(job=job, celery_task_id="fresh-task", queued_at=timezone.now())
+
+    reap_stale_runs.delay()
+    run = wait_for_run(lost.pk)
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.events.filter(level="warning", message__startswith="Not picked up by a worker within 60 s").exists()
+    assert JobRun.objects.get(pk=waiting.pk).status == RunStatus.PENDING  # its message is not considered lost
+    assert dest.execute(f'SELECT count(*) FROM "{dest.schema}".simple').fetchone()[0] == 3
