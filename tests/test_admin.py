@@ -53,8 +53,8 @@ def test_run_pages_are_read_only_and_show_the_log(staff, job):
     assert run.status == "FAILED"
 
 
-def test_job_edit_in_admin_is_validated_like_the_api(staff, job):
-    mapping = job.mappings.get(position=1)
+def job_admin_form(job, rows, **overrides) -> dict:
+    """The POST body of the job change form: job fields, then (mapping, position, changes) rows."""
     form = {
         "name": job.name,
         "owner": job.owner_id,
@@ -64,20 +64,33 @@ def test_job_edit_in_admin_is_validated_like_the_api(staff, job):
         "table": job.table,
         "create_table": "on",
         "load_strategy": "INSERT",
-        "upsert_keys": '["nope"]',
-        "mappings-TOTAL_FORMS": "1",
-        "mappings-INITIAL_FORMS": "1",
+        "upsert_keys": "[]",
+        "mappings-TOTAL_FORMS": str(len(rows)),
+        "mappings-INITIAL_FORMS": str(len(rows)),
         "mappings-MIN_NUM_FORMS": "0",
         "mappings-MAX_NUM_FORMS": "1000",
-        "mappings-0-id": mapping.pk,
-        "mappings-0-job": job.pk,
-        "mappings-0-position": "1",
-        "mappings-0-source_column": "id",
-        "mappings-0-destination_column": "id",
-        "mappings-0-destination_type": "integer(",
-        "mappings-0-transform": "",
-        "mappings-0-nullable": "on",
+        **overrides,
     }
+    for index, (mapping, position, changes) in enumerate(rows):
+        fields = {
+            "id": mapping.pk,
+            "job": job.pk,
+            "position": str(position),
+            "source_column": mapping.source_column,
+            "destination_column": mapping.destination_column,
+            "destination_type": mapping.destination_type,
+            "transform": "",
+            "nullable": "on",
+            **changes,
+        }
+        form.update({f"mappings-{index}-{name}": value for name, value in fields.items()})
+    return form
+
+
+def test_job_edit_in_admin_is_validated_like_the_api(staff, job):
+    mapping = job.mappings.get(position=1)
+    form = job_admin_form(job, [(mapping, 1, {"destination_type": "integer("})], upsert_keys='["nope"]')
+    form["mappings-TOTAL_FORMS"] = "1"
 
     page = client_for(staff).post(f"/admin/jobs/job/{job.pk}/change/", form)
 
@@ -133,39 +146,33 @@ def test_bad_credential_input_in_admin_shows_the_form_again(staff, overrides, me
 
 def test_reordering_mappings_in_admin_saves_through_the_service(staff, job):
     first, second = job.mappings.order_by("position")
-    form = {
-        "name": job.name,
-        "owner": job.owner_id,
-        "source": job.source_id,
-        "destination": job.destination_id,
-        "schema": "public",
-        "table": job.table,
-        "create_table": "on",
-        "load_strategy": "INSERT",
-        "upsert_keys": "[]",
-        "mappings-TOTAL_FORMS": "2",
-        "mappings-INITIAL_FORMS": "2",
-        "mappings-MIN_NUM_FORMS": "0",
-        "mappings-MAX_NUM_FORMS": "1000",
-    }
-    for index, (mapping, position) in enumerate([(first, 2), (second, 1)]):
-        form.update(
-            {
-                f"mappings-{index}-id": mapping.pk,
-                f"mappings-{index}-job": job.pk,
-                f"mappings-{index}-position": str(position),
-                f"mappings-{index}-source_column": mapping.source_column,
-                f"mappings-{index}-destination_column": mapping.destination_column,
-                f"mappings-{index}-destination_type": mapping.destination_type,
-                f"mappings-{index}-transform": "",
-                f"mappings-{index}-nullable": "on",
-            }
-        )
+    form = job_admin_form(job, [(first, 2, {}), (second, 1, {})])
 
     response = client_for(staff).post(f"/admin/jobs/job/{job.pk}/change/", form)
 
     assert response.status_code == 302
     assert list(job.mappings.order_by("position").values_list("destination_column", flat=True)) == ["name", "id"]
+
+
+def test_adding_a_job_in_admin_creates_it_with_its_mappings(staff, job):
+    form = job_admin_form(job, [], name="added in admin", table="added")
+    form.update(
+        {
+            "mappings-TOTAL_FORMS": "1",
+            "mappings-0-position": "1",
+            "mappings-0-source_column": "name",
+            "mappings-0-destination_column": "label",
+            "mappings-0-destination_type": "VARCHAR(20)",
+            "mappings-0-nullable": "on",
+        }
+    )
+
+    response = client_for(staff).post("/admin/jobs/job/add/", form)
+
+    assert response.status_code == 302
+    added = Job.objects.get(name="added in admin")
+    assert response["Location"].endswith("/admin/jobs/job/")
+    assert list(added.mappings.values_list("destination_column", "destination_type")) == [("label", "varchar(20)")]
 
 
 def test_a_job_with_a_run_in_progress_cannot_be_deleted_in_admin(staff, job):
