@@ -152,6 +152,8 @@ STORAGES = {
 }
 # Uploads larger than this are streamed to a temporary file, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The largest file a user may upload (bytes); bigger ones are refused before they are read.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
 
 LOGIN_URL = "admin:login"
 

@@ -1,5 +1,6 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -22,6 +23,15 @@ class UploadSerializer(serializers.ModelSerializer):
         read_only_fields = ["original_name", "size", "sha256", "uploaded_at"]
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+# Room for the multipart envelope around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
 class UploadViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -38,8 +48,22 @@ class UploadViewSet(
     def get_queryset(self):
         return Upload.objects.visible_to(self.request.user).select_related("uploaded_by")
 
+    def create(self, request, *args, **kwargs):
+        # Refuse an oversized body from its Content-Length, before a byte of it is read.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(services.UploadTooLarge(length, settings.UPLOAD_MAX_BYTES).messages[0])
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer):
-        serializer.instance = services.upload_store(file=serializer.validated_data["file"], user=self.request.user)
+        try:
+            upload = services.upload_store(file=serializer.validated_data["file"], user=self.request.user)
+        except services.UploadTooLarge as exc:  # no Content-Length (chunked): measured while storing
+            raise PayloadTooLarge(exc.messages[0]) from None
+        serializer.instance = upload
 
     def perform_destroy(self, instance):
         services.upload_delete(upload=instance)

@@ -6,6 +6,7 @@ import hashlib
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -27,6 +28,23 @@ MAPPING_FIELDS = (
 )
 
 
+class UploadTooLarge(ValidationError):
+    def __init__(self, size: int, limit: int):
+        super().__init__(
+            f"The file is {human_bytes(size)}; the largest upload allowed is {human_bytes(limit)} (UPLOAD_MAX_BYTES).",
+            code="too_large",
+        )
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
 def upload_store(*, file: UploadedFile, user) -> Upload:
     """Store an uploaded file through the storage API, recording its size and sha256.
 
@@ -38,6 +56,8 @@ def upload_store(*, file: UploadedFile, user) -> Upload:
     for chunk in file.chunks():
         digest.update(chunk)
         size += len(chunk)
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise UploadTooLarge(size, settings.UPLOAD_MAX_BYTES)
     file.seek(0)
     original_name = os.path.basename(file.name or "upload.csv")[:255] or "upload.csv"
     upload = Upload(original_name=original_name, size=size, sha256=digest.hexdigest(), uploaded_by=user)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from jobs.models import Upload
 from runs.models import JobRun
 from tests.conftest import client_for
 from tests.factories import make_credential, make_job, make_upload
@@ -206,3 +208,19 @@ def test_bad_query_and_option_values_are_400_not_500(alice):
         format="json",
     )  # fmt: skip
     assert huge.status_code == 400
+
+
+def test_an_upload_over_the_size_limit_is_refused_with_413_and_not_stored(alice, settings):
+    settings.UPLOAD_MAX_BYTES = 1000
+    client = client_for(alice)
+
+    small = client.post("/api/uploads/", {"file": SimpleUploadedFile("ok.csv", b"a\n" * 400)}, format="multipart")
+    big = client.post("/api/uploads/", {"file": SimpleUploadedFile("big.csv", b"a\n" * 600)}, format="multipart")
+    huge = client.post("/api/uploads/", {"file": SimpleUploadedFile("huge.csv", b"a\n" * 60_000)}, format="multipart")
+
+    assert small.status_code == 201
+    assert big.status_code == 413
+    assert big.json() == {"detail": "The file is 1.2 KB; the largest upload allowed is 1.0 KB (UPLOAD_MAX_BYTES)."}
+    assert huge.status_code == 413  # refused from its Content-Length
+    assert "the largest upload allowed is 1.0 KB" in huge.json()["detail"]
+    assert Upload.objects.count() == 1
