@@ -1,8 +1,9 @@
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from credentials.models import Credential
@@ -21,6 +22,18 @@ class UploadSerializer(serializers.ModelSerializer):
         model = Upload
         fields = ["id", "file", "original_name", "size", "sha256", "uploaded_by", "uploaded_at"]
         read_only_fields = ["original_name", "size", "sha256", "uploaded_at"]
+
+
+class InspectionOptionsSerializer(serializers.Serializer):
+    """Documentation of the overrides; jobs.services validates them."""
+
+    encoding = serializers.CharField(required=False, help_text="e.g. utf-8, cp1252, latin-1, utf-16")
+    delimiter = serializers.CharField(required=False, help_text='One character, or "\\t" for tab.')
+    quotechar = serializers.CharField(required=False, allow_blank=True)
+    escapechar = serializers.CharField(required=False, allow_blank=True)
+    header = serializers.BooleanField(required=False, allow_null=True)
+    null_markers = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+    column_types = serializers.DictField(child=serializers.CharField(), required=False)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -67,6 +80,47 @@ class UploadViewSet(
 
     def perform_destroy(self, instance):
         services.upload_delete(upload=instance)
+
+    @extend_schema(
+        request=InspectionOptionsSerializer,
+        responses=OpenApiTypes.OBJECT,
+        description=(
+            "GET: what is in the file (encoding with confidence, dialect, header, columns with inferred types, "
+            "conflicting values with their lines, statistics, first preview page, problems with line numbers). "
+            "POST: override any of encoding, delimiter, quotechar, escapechar, header, null_markers, column_types "
+            "and inspect again. Large files are confirmed on every row by the worker: see `scan`."
+        ),
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser])
+    def inspection(self, request, pk=None):
+        upload = self.get_object()
+        if request.method == "POST" or upload.inspection is None:
+            options = request.data if request.method == "POST" else None
+            services.upload_inspect(upload=upload, options=options)
+        return Response(
+            {
+                **upload.inspection,
+                "options": upload.inspection_options,
+                "scan": {"status": upload.scan_status, "progress": upload.scan_progress},
+            }
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT, description="1-based page of data rows."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page, up to 500."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        """Any page of the file's data rows, with their line numbers."""
+        try:
+            page = int(request.query_params.get("page", 1))
+            page_size = int(request.query_params.get("page_size", 50))
+        except ValueError:
+            raise serializers.ValidationError({"page": "page and page_size are whole numbers."}) from None
+        return Response(services.upload_preview(upload=self.get_object(), page=page, page_size=page_size))
 
 
 class ColumnMappingSerializer(serializers.ModelSerializer):

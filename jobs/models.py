@@ -8,6 +8,13 @@ class UploadQuerySet(OwnedQuerySet):
     owner_field = "uploaded_by"
 
 
+class ScanStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class Upload(models.Model):
     """A source file kept in storage (a volume or S3), so any worker can read it."""
 
@@ -17,6 +24,15 @@ class Upload(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # What is in the file (jobs.inspection.scan): encoding, dialect, header, columns, preview.
+    inspection = models.JSONField(null=True, blank=True, editable=False)
+    # The user's overrides of what was detected (InspectOptions as JSON).
+    inspection_options = models.JSONField(default=dict, blank=True)
+    # The full confirmation pass over the whole file, run by the worker for large files.
+    scan_status = models.CharField(max_length=20, choices=ScanStatus.choices, blank=True, default="")
+    scan_progress = models.FloatField(default=0.0)
+    # Sparse index of record positions, so a preview page anywhere in the file is a seek away.
+    row_index = models.JSONField(null=True, blank=True, editable=False)
 
     objects = UploadQuerySet.as_manager()
 

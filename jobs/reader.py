@@ -1,120 +1,92 @@
-"""Stream CSV records from a binary file, with the line number each record starts on.
+"""The load's view of a source file: column names and a stream of (line, fields) records.
 
-The file is read through a small buffer; nothing here holds the whole file in memory.
-Encoding and dialect detection arrive with file inspection; today the source is
-UTF-8 (a BOM is accepted) with the delimiter given by the caller and a header row.
+Reading itself (encodings, dialects, byte offsets, malformed input) is
+jobs.inspection.records; what to read with (encoding, delimiter, header, null markers)
+comes from the upload's inspection, so a load reads the file exactly as the user saw it.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from jobs.errors import SourceError
-
-# Python's csv default (128 KiB) is too small for real exports with long text fields.
-FIELD_SIZE_LIMIT = 64 * 1024 * 1024
-csv.field_size_limit(FIELD_SIZE_LIMIT)
-
-# Undecodable bytes are let through as lone surrogates (errors="surrogateescape") and
-# reported by the line that holds them: a strict decoder fails on a whole 8 KiB chunk,
-# before the csv reader has reached the bad line, so the line number would be wrong.
-_UNDECODED = re.compile("[\udc80-\udcff]")
-
-
-class _CountingReader(io.RawIOBase):
-    """Counts bytes as they are read, for progress as a fraction of the file size."""
-
-    def __init__(self, raw: BinaryIO):
-        self._raw = raw
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.bytes_read += n
-        return n
+from jobs.inspection.records import iter_rows
 
 
 @dataclass
 class CsvSource:
-    header: list[str]
+    header: list[str]  # the names mappings refer to: the file's header row, or column_1..n
     records: Iterator[tuple[int, list[str]]]
-    _counter: _CountingReader
+    aliases: list[str] = field(default_factory=list)  # normalised names, accepted as well
+    null_markers: tuple[str, ...] = ("",)
+    _offset: list[int] = field(default_factory=lambda: [0])
 
     @property
     def bytes_read(self) -> int:
-        return self._counter.bytes_read
+        """How far into the file the records handed out so far reach (for progress)."""
+        return self._offset[0]
+
+
+def open_source(
+    stream: BinaryIO,
+    *,
+    reader_options: dict,
+    header: bool = True,
+    names: list[str] | None = None,
+    aliases: list[str] | None = None,
+    null_markers: tuple[str, ...] | list[str] = ("",),
+) -> CsvSource:
+    """Start reading: the header row (when there is one) becomes the column names.
+
+    Raises SourceError for an empty file; the records raise it, with the line, for a
+    malformed record or one with a different number of fields than the header.
+    """
+    rows = iter_rows(stream, **reader_options)
+    offset = [0]
+    if header:
+        first = next(rows, None)
+        if first is None:
+            raise SourceError("the file is empty", line=1)
+        names = first[2]
+    elif not names:
+        first = next(rows, None)
+        if first is None:
+            raise SourceError("the file is empty", line=1)
+        names = [f"column_{i}" for i in range(1, len(first[2]) + 1)]
+        rows = _chain_first(first, rows)
+    return CsvSource(
+        header=list(names),
+        records=_checked(rows, len(names), reader_options.get("delimiter", ","), offset),
+        aliases=list(aliases or []),
+        null_markers=tuple(null_markers),
+        _offset=offset,
+    )
 
 
 def open_csv(stream: BinaryIO, *, encoding: str = "utf-8", delimiter: str = ",") -> CsvSource:
-    """Read the header and return it with an iterator of (line number, fields) records.
-
-    Raises SourceError for an empty file, a file without a header, bad bytes for the
-    encoding, a malformed record or a record with the wrong number of fields.
-    """
-    counter = _CountingReader(stream)
-    if encoding.lower().replace("_", "-") in {"utf-8", "utf8"}:
-        encoding = "utf-8-sig"  # a BOM must never become part of the first header name
-    codecs.lookup(encoding)
-    text = io.TextIOWrapper(
-        io.BufferedReader(counter, buffer_size=1024 * 1024), encoding=encoding, errors="surrogateescape", newline=""
-    )
-    reader = csv.reader(_decoded_lines(text, encoding), delimiter=delimiter, strict=True)
-    records = _records(reader, encoding)
-    first = next(records, None)
-    if first is None:
-        raise SourceError("the file is empty", line=1)
-    _line, header = first
-    return CsvSource(header=header, records=_checked(records, len(header), delimiter), _counter=counter)
+    """A CSV with a header row in a known encoding (a UTF-8 BOM is recognised and skipped)."""
+    codec = "utf-8" if encoding.lower().replace("_", "-") in {"utf-8", "utf8", "utf-8-sig"} else encoding
+    bom_length = 0
+    if codec == "utf-8" and stream.seekable():
+        bom_length = 3 if stream.read(3) == b"\xef\xbb\xbf" else 0
+        stream.seek(0)
+    return open_source(stream, reader_options={"encoding": codec, "delimiter": delimiter, "bom_length": bom_length})
 
 
-def _records(reader, encoding: str) -> Iterator[tuple[int, list[str]]]:
-    last_line = 0
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:  # bytes surrogateescape cannot carry (codec-specific)
-            raise SourceError(_undecodable(encoding, exc.object[exc.start]), line=last_line + 1) from None
-        except csv.Error as exc:
-            raise SourceError(f"malformed CSV: {exc}", line=last_line + 1) from None
-        start = last_line + 1
-        last_line = reader.line_num
-        if not fields:
-            continue  # a blank line is not a record
-        yield start, fields
+def _chain_first(first, rows):
+    yield first
+    yield from rows
 
 
-def _decoded_lines(text: io.TextIOWrapper, encoding: str) -> Iterator[str]:
-    search = _UNDECODED.search
-    for line_number, line in enumerate(text, start=1):
-        bad = search(line)
-        if bad:
-            raise SourceError(_undecodable(encoding, ord(bad.group()) - 0xDC00), line=line_number)
-        yield line
-
-
-def _undecodable(encoding: str, byte: int) -> str:
-    return f"the file is not valid {encoding.replace('-sig', '')}: byte 0x{byte:02x} cannot be decoded"
-
-
-def _checked(records, width: int, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    for line, fields in records:
+def _checked(rows, width: int, delimiter: str, offset: list[int]) -> Iterator[tuple[int, list[str]]]:
+    for line, position, fields in rows:
         if len(fields) != width:
             raise SourceError(
                 f"expected {width} fields as in the header, found {len(fields)}",
                 line=line,
                 value=delimiter.join(fields),
             )
+        offset[0] = position
         yield line, fields

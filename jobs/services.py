@@ -13,7 +13,7 @@ from django.db import transaction
 
 from credentials.connectors import CONNECTORS
 from jobs.coltypes import parse_type
-from jobs.models import ColumnMapping, Job, LoadStrategy, Upload
+from jobs.models import ColumnMapping, Job, LoadStrategy, ScanStatus, Upload
 from jobs.transform import ColumnSpec, validate_columns
 
 JOB_FIELDS = ("name", "source", "destination", "schema", "table", "create_table", "load_strategy", "upsert_keys")
@@ -188,3 +188,136 @@ def job_delete(*, job: Job) -> None:
     if active is not None:
         raise ValidationError(f"Job {job.name!r} has a run in progress (run {active}); wait for it to finish first.")
     job.delete()
+
+
+# Files up to this size are confirmed in full while the user waits; larger ones by the worker.
+SYNC_CONFIRM_BYTES = 16 * 1024 * 1024
+PREVIEW_MAX_PAGE_SIZE = 500
+
+
+def _inspect_options(data: dict) -> dict:
+    """Validate the user's overrides; ValidationError names the bad one."""
+    import codecs
+
+    from jobs.inspection.scan import InspectOptions
+
+    if not isinstance(data, dict):
+        raise ValidationError("Inspection options are a JSON object.")
+    unknown = sorted(set(data) - set(InspectOptions.__dataclass_fields__))
+    if unknown:
+        raise ValidationError({"options": [f"Unknown option(s): {', '.join(unknown)}."]})
+    options = InspectOptions.from_json(data)
+    errors: dict[str, list[str]] = {}
+    if options.encoding:
+        try:
+            codecs.lookup(options.encoding)
+        except LookupError:
+            errors["encoding"] = [f"Unknown encoding {options.encoding!r}; e.g. utf-8, cp1252, latin-1, utf-16."]
+    if options.delimiter and len(options.delimiter) != 1 and options.delimiter not in ("\\t", "tab"):
+        errors["delimiter"] = ["A delimiter is one character (or \\t for tab)."]
+    for name in ("quotechar", "escapechar"):
+        value = getattr(options, name)
+        if value is not None and len(value) > 1:
+            errors[name] = ["One character, or empty for none."]
+    if options.null_markers is not None and not all(isinstance(m, str) for m in options.null_markers):
+        errors["null_markers"] = ['A list of strings, e.g. ["", "NULL", "NA"].']
+    if not isinstance(options.column_types, dict):
+        errors["column_types"] = ["An object of column name: type."]
+    else:
+        for column, type_name in options.column_types.items():
+            try:
+                parse_type(str(type_name))
+            except ValueError as exc:
+                errors.setdefault("column_types", []).append(f"{column}: {exc}")
+    if errors:
+        raise ValidationError(errors)
+    return options.to_json()
+
+
+def upload_inspect(*, upload: Upload, options: dict | None = None) -> dict:
+    """Inspect an upload (again), with the user's overrides when given, and store the result.
+
+    Small files are confirmed on every row right away; larger ones get the sample-based
+    result now and a full confirmation pass queued on the worker.
+    """
+    from jobs.inspection.scan import InspectOptions, confirm, inspect_sample
+
+    if options is not None:
+        upload.inspection_options = _inspect_options(options)
+    inspect_options = InspectOptions.from_json(upload.inspection_options)
+    row_index = None
+    with upload.file.storage.open(upload.file.name, "rb") as stream:
+        inspection = inspect_sample(stream, size=upload.size, options=inspect_options)
+        needs_full_pass = bool(inspection.get("columns")) and not inspection.get("confirmed")
+        if needs_full_pass and upload.size <= SYNC_CONFIRM_BYTES:
+            inspection, row_index = confirm(stream, inspection=inspection, options=inspect_options)
+            needs_full_pass = False
+    upload.inspection = inspection
+    upload.row_index = row_index
+    upload.scan_status = ScanStatus.QUEUED if needs_full_pass else ScanStatus.DONE
+    upload.scan_progress = 0.0 if needs_full_pass else 1.0
+    upload.save(update_fields=["inspection", "inspection_options", "row_index", "scan_status", "scan_progress"])
+    if needs_full_pass:
+        from jobs.tasks import confirm_upload
+
+        transaction.on_commit(lambda: confirm_upload.delay(upload.pk))
+    return inspection
+
+
+def upload_confirm(*, upload_id: int) -> None:
+    """The worker's full pass over a large upload (claimed once; a duplicate delivery does nothing)."""
+    from jobs.inspection.scan import InspectOptions, confirm
+
+    if not Upload.objects.filter(pk=upload_id, scan_status=ScanStatus.QUEUED).update(scan_status=ScanStatus.RUNNING):
+        return
+    upload = Upload.objects.get(pk=upload_id)
+
+    def on_progress(rows: int, offset: int) -> None:
+        Upload.objects.filter(pk=upload_id).update(scan_progress=min(offset / max(upload.size, 1), 0.99))
+
+    try:
+        with upload.file.storage.open(upload.file.name, "rb") as stream:
+            inspection, row_index = confirm(
+                stream,
+                inspection=upload.inspection,
+                options=InspectOptions.from_json(upload.inspection_options),
+                on_progress=on_progress,
+            )
+    except Exception:
+        Upload.objects.filter(pk=upload_id).update(scan_status=ScanStatus.FAILED)
+        raise
+    # Only if nobody re-inspected with other options meanwhile (that queued a new pass).
+    Upload.objects.filter(pk=upload_id, scan_status=ScanStatus.RUNNING).update(
+        inspection=inspection, row_index=row_index, scan_status=ScanStatus.DONE, scan_progress=1.0
+    )
+
+
+def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dict:
+    """One page of data rows (1-based pages), read from the file by seeking near it."""
+    from jobs.inspection.records import RowIndex, read_page
+    from jobs.inspection.scan import reader_options
+
+    if page < 1 or not 1 <= page_size <= PREVIEW_MAX_PAGE_SIZE:
+        raise ValidationError(f"page is 1 or more; page_size is between 1 and {PREVIEW_MAX_PAGE_SIZE}.")
+    inspection = upload.inspection or upload_inspect(upload=upload)
+    if "columns" not in inspection:
+        return {"page": page, "page_size": page_size, "rows": [], "row_count": 0, "has_next": False}
+    first = (page - 1) * page_size
+    index = RowIndex.from_json(upload.row_index) if upload.row_index else None
+    with upload.file.storage.open(upload.file.name, "rb") as stream:
+        records = read_page(
+            stream,
+            index=index,
+            first_record=first,
+            count=page_size + 1,
+            header=inspection["header"],
+            **reader_options(inspection),
+        )
+    row_count = inspection.get("row_count")
+    return {
+        "page": page,
+        "page_size": page_size,
+        "rows": [{"line": r.line, "fields": r.fields} for r in records[:page_size]],
+        "row_count": row_count,
+        "has_next": len(records) > page_size,
+    }

@@ -82,14 +82,28 @@ class MappingError(ValueError):
 RowFunction = Callable[[int, list[str]], tuple]
 
 
-def compile_transform(header: list[str], columns: list[ColumnSpec]) -> RowFunction:
-    """Return f(line, fields) -> tuple of destination values, raising SourceError for a bad value."""
+def compile_transform(
+    header: list[str],
+    columns: list[ColumnSpec],
+    *,
+    aliases: list[str] | None = None,
+    null_markers: Iterable[str] = ("",),
+) -> RowFunction:
+    """Return f(line, fields) -> tuple of destination values, raising SourceError for a bad value.
+
+    A mapping's source column is a header name, or its normalised alias (e.g. "order_id"
+    for "Order ID"). A field equal to one of `null_markers` (or empty after the string
+    transform) is empty: the mapping's default, else NULL.
+    """
     problems = validate_columns(columns)
     if problems:
         raise MappingError("; ".join(problems))
-    positions = {}
+    positions: dict[str, int] = {}
     for index, name in enumerate(header):
         positions.setdefault(name, index)
+    for index, name in enumerate(aliases or []):
+        positions.setdefault(name, index)
+    nulls = frozenset(null_markers) | {""}
     missing = list(dict.fromkeys(spec.source_column for spec in columns if spec.source_column not in positions))
     if missing:
         raise SourceError(
@@ -110,8 +124,8 @@ def compile_transform(header: list[str], columns: list[ColumnSpec]) -> RowFuncti
         out = []
         for index, string_transform, convert, default, nullable, spec in steps:
             raw = fields[index]
-            text = string_transform(raw)
-            if text == "":  # empty, or only blanks that a trim removed: the default, else NULL
+            text = "" if raw in nulls else string_transform(raw)
+            if text == "":  # a null marker, empty, or only blanks that a trim removed: the default, else NULL
                 value = default
             else:
                 try:

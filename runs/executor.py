@@ -22,8 +22,9 @@ from django.utils import timezone
 from credentials.connectors import ConnectorError, LoadPlan, TargetColumn, get_connector
 from credentials.services import credential_params
 from jobs.errors import SourceError
-from jobs.reader import open_csv
-from jobs.services import column_specs
+from jobs.inspection.scan import describe_reading, reader_options
+from jobs.reader import open_source
+from jobs.services import column_specs, upload_inspect
 from jobs.transform import MappingError, compile_transform, transformed
 from runs.events import publish, run_log
 from runs.models import JobRun, RunStatus
@@ -131,9 +132,22 @@ def execute(run_id: int) -> None:
         )
         if job.source is None:
             raise SourceError("the job has no source file")
+        inspection = job.source.inspection or upload_inspect(upload=job.source)
+        if "columns" not in inspection:  # nothing to load: an empty file, only blank lines, ...
+            problem = inspection["problems"][0]
+            raise SourceError(problem["reason"], line=problem["line"])
+        run_log(run, describe_reading(inspection), phase="load")
         with default_storage.open(job.source.file.name, "rb") as stream:
-            source = open_csv(stream)
-            transform = compile_transform(source.header, specs)
+            source = open_source(
+                stream,
+                reader_options=reader_options(inspection),
+                header=inspection["header"],
+                aliases=[column["name"] for column in inspection["columns"]],
+                null_markers=inspection["null_markers"],
+            )
+            transform = compile_transform(
+                source.header, specs, aliases=source.aliases, null_markers=source.null_markers
+            )
             progress = Progress(run, source, job.source.size)
             run_log(
                 run,

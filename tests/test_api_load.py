@@ -31,8 +31,9 @@ MAPPINGS = [
 ]
 
 
-def upload(client, text: str, name: str = "orders.csv") -> dict:
-    response = client.post("/api/uploads/", {"file": SimpleUploadedFile(name, text.encode())}, format="multipart")
+def upload(client, text: str | bytes, name: str = "orders.csv") -> dict:
+    content = text.encode() if isinstance(text, str) else text
+    response = client.post("/api/uploads/", {"file": SimpleUploadedFile(name, content)}, format="multipart")
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -131,3 +132,27 @@ def test_a_second_run_appends_and_counts_exactly(alice, dest):
     assert count == 5000
     assert total == 2 * sum(Decimal(f"{i}.99") for i in range(1, 2501))
     assert RunEvent.objects.filter(run=second, phase="prepare").count() == 0  # the table already existed
+
+
+def test_the_load_reads_the_file_as_inspected_encoding_delimiter_and_null_markers(alice, dest):
+    client = client_for(alice)
+    text = "Kunde Name;Betrag;Land\r\nJürgen „Jo“ Müller;12,50 €;DE\r\nZoë;NULL;NA\r\n"
+    uploaded = upload(client, text.encode("cp1252"), "kunden.csv")
+    inspection = client.get(f"/api/uploads/{uploaded['id']}/inspection/").json()
+    assert inspection["encoding"]["codec"] == "cp1252"
+    assert inspection["dialect"]["delimiter"] == ";"
+    credential = create_credential(client)
+    mappings = [
+        {"source_column": "kunde_name", "destination_column": "name", "destination_type": "text"},
+        {"source_column": "Betrag", "destination_column": "betrag", "destination_type": "text"},
+        {"source_column": "land", "destination_column": "land", "destination_type": "varchar(2)"},
+    ]
+
+    job = create_job(client, source=uploaded["id"], destination=credential["id"], schema=dest.schema, mappings=mappings)
+    run = run_job(client, job["id"])
+
+    assert run.status == "SUCCEEDED", run.error_message
+    rows = dest.execute(f'SELECT name, betrag, land FROM "{dest.schema}".orders ORDER BY name').fetchall()
+    assert rows == [("Jürgen „Jo“ Müller", "12,50 €", "DE"), ("Zoë", None, "NA")]
+    log = " ".join(run.events.values_list("message", flat=True))
+    assert "Reading as cp1252, semicolon-delimited, with a header row" in log

@@ -1,0 +1,280 @@
+"""How a CSV file is written: delimiter, quoting, escapes and line endings, found from a sample.
+
+Every candidate is parsed with the csv module itself, so a delimiter or a line break inside a
+quoted field is never counted as a separator. For each delimiter the quoting that the text
+shows (fields opened and closed by the quote character) is chosen first; then the delimiter
+that splits the rows most consistently into more than one field wins. csv.Sniffer is not
+used: it guesses from character frequencies line by line and is easily fooled by quoted
+fields, decimal commas and short samples.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from jobs.inspection.results import DialectGuess
+
+DELIMITERS = (",", ";", "\t", "|")
+QUOTECHARS = ('"', "'")
+
+# Enough text for a reliable guess, little enough to parse a dozen times in well under a second.
+_SCORE_CHARS = 256 * 1024
+_MAX_RECORDS = 1000
+# The regular expressions that count quoted fields look at less: they backtrack on odd input.
+_EVIDENCE_CHARS = 64 * 1024
+
+_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_TERMINATOR_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
+
+
+@dataclass(frozen=True)
+class _Config:
+    delimiter: str
+    quotechar: str  # "" for no quoting
+    doublequote: bool
+    escapechar: str  # "" for none
+
+    def reader_options(self) -> dict:
+        options: dict = {"delimiter": self.delimiter, "strict": False, "escapechar": self.escapechar or None}
+        if self.quotechar:
+            options.update(quotechar=self.quotechar, doublequote=self.doublequote, quoting=csv.QUOTE_MINIMAL)
+        else:
+            options.update(quoting=csv.QUOTE_NONE)
+        return options
+
+
+@dataclass
+class _Parsed:
+    config: _Config
+    rows: list[list[str]]  # without blank lines
+    terminators: Counter  # how records end: "\n", "\r\n", "\r"
+    width: int  # the most common number of fields
+    consistency: float  # share of rows with that number of fields
+    quote_evidence: int
+    escape_evidence: int
+
+
+def detect_dialect(text: str) -> DialectGuess:
+    """Guess the dialect of decoded CSV text (the start of a file; it may end mid-record).
+
+    A record cut off by the end of the sample is ignored. Delimiters considered: comma,
+    semicolon, tab and pipe; a file none of them splits is read as one column (comma).
+    """
+    text = text[:_SCORE_CHARS]
+    if not text.strip("\r\n"):
+        return DialectGuess(",", '"', True, "", "\n", 0.0, "The sample is empty; a comma-separated file is assumed.")
+
+    best_per_delimiter = [_best_quoting(text, delimiter) for delimiter in DELIMITERS]
+    split = [parsed for parsed in best_per_delimiter if parsed.width > 1]
+    if not split:
+        return _one_column(best_per_delimiter)
+    best = max(split, key=_delimiter_key)
+    rivals = [p for p in split if p is not best and round(p.consistency, 2) >= round(best.consistency, 2)]
+    return _guess(best, rivals)
+
+
+def _best_quoting(text: str, delimiter: str) -> _Parsed:
+    """The quoting that reads `text` best with this delimiter."""
+    configs = []
+    backslash = "\\" in text
+    for quotechar in QUOTECHARS:
+        if quotechar in text or quotechar == '"':  # '"' also stands for "no quote seen yet"
+            configs.append(_Config(delimiter, quotechar, True, ""))
+            if backslash:
+                configs.append(_Config(delimiter, quotechar, False, "\\"))
+    configs.append(_Config(delimiter, "", False, ""))
+    if backslash:
+        configs.append(_Config(delimiter, "", False, "\\"))
+    parsed = [_parse(text, config) for config in configs]
+    ranked = max(
+        enumerate(parsed),
+        key=lambda item: (round(item[1].consistency, 2), item[1].quote_evidence, item[1].escape_evidence, -item[0]),
+    )
+    return ranked[1]
+
+
+def _delimiter_key(parsed: _Parsed) -> tuple:
+    return (
+        round(parsed.consistency, 2),
+        round(parsed.consistency * len(parsed.rows)),  # 7 rows of 7 agreeing say more than 2 of 2
+        _tidiness(parsed.rows[1:]),
+        parsed.width,
+        -DELIMITERS.index(parsed.config.delimiter),
+    )
+
+
+def _tidiness(rows: list[list[str]]) -> float:
+    """Share of fields without surrounding spaces or stray quotes: a wrong split leaves those."""
+    fields = [field for row in rows for field in row]
+    if not fields:
+        return 0.0
+    tidy = sum(1 for field in fields if field == field.strip(" ") and not field.startswith(QUOTECHARS))
+    return round(tidy / len(fields), 2)
+
+
+def _parse(text: str, config: _Config) -> _Parsed:
+    rows: list[list[str]] = []
+    terminators: Counter = Counter()
+    last_line = [""]
+    exhausted = [False]
+
+    def lines():
+        for line in io.StringIO(text, newline=""):
+            last_line[0] = line
+            yield line
+        exhausted[0] = True
+
+    reader = csv.reader(lines(), **config.reader_options())
+    records: list[tuple[list[str], str]] = []
+    try:
+        for fields in reader:
+            # A record that does not end with a line break, or that the reader only finished
+            # because the text ran out (inside a quoted field), was cut off by the end of the sample.
+            ending = _ending(last_line[0])
+            complete = bool(ending) and not exhausted[0]
+            records.append((fields, ending if complete else ""))
+            if not complete and len(records) > 1:
+                records.pop()
+            if len(records) >= _MAX_RECORDS:
+                break
+    except csv.Error:
+        pass  # e.g. a field over the size limit after an unmatched quote: judge what was read
+    for fields, ending in records:
+        if ending:
+            terminators[ending] += 1
+        if fields:
+            rows.append(fields)
+
+    widths = Counter(len(row) for row in rows)
+    width, count = max(widths.items(), key=lambda item: (item[1], item[0])) if widths else (0, 0)
+    return _Parsed(
+        config=config,
+        rows=rows,
+        terminators=terminators,
+        width=width,
+        consistency=count / len(rows) if rows else 0.0,
+        quote_evidence=_quoted_fields(text, config),
+        escape_evidence=_escapes(text, config),
+    )
+
+
+def _ending(line: str) -> str:
+    if line.endswith("\r\n"):
+        return "\r\n"
+    if line.endswith(("\n", "\r")):
+        return line[-1]
+    return ""
+
+
+def _quoted_fields(text: str, config: _Config) -> int:
+    """How many fields are opened and closed by the quote character (where fields start and end).
+
+    -1 when the quote character starts fields but never closes one properly (`"Best" buy`):
+    that file does not quote, and reading it as quoted would change the values.
+    """
+    if not config.quotechar:
+        return 0
+    sample = text[:_EVIDENCE_CHARS]
+    q, d = re.escape(config.quotechar), re.escape(config.delimiter)
+    field_start = rf"(?:^|(?<=[\r\n{d}])){q}"
+    inside = rf"(?:[^{q}\\]|\\.)*" if config.escapechar else rf"(?:[^{q}]|{q}{q})*"
+    proper = len(re.findall(rf"{field_start}{inside}{q}(?=[{d}\r\n]|$)", sample, flags=re.DOTALL))
+    if proper == 0 and re.search(field_start, sample):
+        return -1
+    return proper
+
+
+def _escapes(text: str, config: _Config) -> int:
+    """Signs of the escape style: backslash-escaped quotes (or delimiters), or doubled quotes."""
+    sample = text[:_EVIDENCE_CHARS]
+    q, d = re.escape(config.quotechar), re.escape(config.delimiter)
+    if config.quotechar and _quoted_fields(text, config) <= 0:
+        return 0  # no field is quoted: how quotes inside quoted fields are escaped is moot
+    if config.escapechar and config.quotechar:
+        # \" inside a field. A doubled-quote file has \" only before another quote (a
+        # backslash before a doubled quote) or at the end of a field ("C:\temp\").
+        return len(re.findall(rf"(?<!\\)\\{q}[^{q}{d}\r\n]", sample))
+    if config.escapechar:
+        # Only before a delimiter: a backslash at the end of a line is as often the end of a
+        # value (C:\temp\) as an escaped line break.
+        return len(re.findall(rf"(?<!\\)\\{d}", sample))
+    if config.quotechar:
+        return len(re.findall(rf"(?<![\\{d}\r\n]){q}{q}(?![{d}\r\n])", sample))
+    return 0
+
+
+def _one_column(best_per_delimiter: list[_Parsed]) -> DialectGuess:
+    parsed = best_per_delimiter[0]  # the comma's
+    config = parsed.config
+    seen = [_NAMES[p.config.delimiter] for p in best_per_delimiter if any(len(row) > 1 for row in p.rows)]
+    if seen:
+        evidence = (
+            f"No delimiter splits the rows consistently ({', '.join(seen)} only in some rows); read as one column."
+        )
+        confidence = 0.6
+    else:
+        evidence = "No comma, semicolon, tab or pipe separates the values: the file has one column."
+        confidence = 0.9
+    terminator, terminator_evidence = _terminator(parsed.terminators)
+    return DialectGuess(
+        ",",
+        config.quotechar,
+        config.doublequote,
+        config.escapechar,
+        terminator,
+        confidence,
+        f"{evidence} {terminator_evidence}",
+    )
+
+
+def _guess(best: _Parsed, rivals: list[_Parsed]) -> DialectGuess:
+    config = best.config
+    rows = len(best.rows)
+    agreeing = round(best.consistency * rows)
+    confidence = best.consistency * min(1.0, 0.6 + 0.1 * rows)
+    if rivals:
+        confidence *= 0.7
+    parts = [
+        f"The {_NAMES.get(config.delimiter, repr(config.delimiter))} splits {agreeing} of {rows} rows into "
+        f"{best.width} fields"
+    ]
+    if rivals:
+        names = " and ".join(_NAMES.get(r.config.delimiter, r.config.delimiter) for r in rivals)
+        parts[0] += f" (the {names} would too; chosen for cleaner fields)"
+    if not config.quotechar:
+        quoting = "fields are never quoted"
+        if config.escapechar:
+            quoting += ", and a backslash escapes delimiters and line breaks"
+    elif best.quote_evidence > 0:
+        quoting = f"{best.quote_evidence} fields are quoted with {config.quotechar}"
+        if config.escapechar:
+            quoting += ", with a backslash before quotes inside them"
+        elif best.escape_evidence:
+            quoting += ", with quotes inside them doubled"
+    else:
+        quoting = 'no field is quoted in the sample (the standard " is assumed)'
+    parts.append(quoting)
+    terminator, terminator_evidence = _terminator(best.terminators)
+    return DialectGuess(
+        config.delimiter,
+        config.quotechar,
+        config.doublequote,
+        config.escapechar,
+        terminator,
+        round(confidence, 2),
+        "; ".join(parts) + ". " + terminator_evidence,
+    )
+
+
+def _terminator(terminators: Counter) -> tuple[str, str]:
+    if not terminators:
+        return "\n", "No line break in the sample; LF is assumed."
+    if len(terminators) == 1:
+        (terminator,) = terminators
+        return terminator, f"Lines end with {_TERMINATOR_NAMES[terminator]}."
+    counts = ", ".join(f"{count} {_TERMINATOR_NAMES[t]}" for t, count in terminators.most_common())
+    return "mixed", f"Line endings are mixed: {counts}."

@@ -1,0 +1,331 @@
+"""Inspection passes over one file.
+
+- `inspect_sample`: encoding, dialect, header, column names, types and statistics from the
+  first MiB, and the first preview page. Fast on any file size: it is what the user sees first.
+- `confirm`: one streaming pass over the whole file: types confirmed on every value, exact
+  row count, statistics, conflicts and malformed rows with their lines, and the sparse row
+  index that lets the preview jump to any page. Run by the worker for large files.
+
+Both return JSON-ready dicts; both take user overrides (`InspectOptions`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO
+
+from jobs.coltypes import ConversionError, parse_type
+from jobs.errors import SourceError
+from jobs.inspection.dialect import detect_dialect
+from jobs.inspection.encoding import detect_encoding
+from jobs.inspection.header import detect_header, normalize_names
+from jobs.inspection.profile import DEFAULT_NULL_MARKERS, ColumnProfiler
+from jobs.inspection.records import RowIndex, iter_records
+from jobs.inspection.results import ColumnProfile, DialectGuess, EncodingGuess
+
+SAMPLE_BYTES = 1024 * 1024
+SAMPLE_RECORDS = 2_000
+PREVIEW_ROWS = 50
+MAX_PROBLEMS = 20
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+@dataclass
+class InspectOptions:
+    """What the user overrode. Empty / None means "detect it"."""
+
+    encoding: str = ""
+    delimiter: str = ""
+    quotechar: str | None = None
+    escapechar: str | None = None
+    header: bool | None = None
+    null_markers: list[str] | None = None
+    column_types: dict[str, str] = field(default_factory=dict)  # column name -> destination type
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> InspectOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in (data or {}).items() if key in known})
+
+    def to_json(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value not in ("", None, {}, [])}
+
+
+def _encoding(sample: bytes, options: InspectOptions) -> EncodingGuess:
+    if not options.encoding:
+        return detect_encoding(sample)
+    import codecs
+
+    name = codecs.lookup(options.encoding).name  # raises LookupError for an unknown codec
+    for bom, family in BOMS:
+        if sample.startswith(bom) and name.replace("-sig", "").startswith(family.split("-le")[0].split("-be")[0]):
+            return EncodingGuess(family, 1.0, True, len(bom), f"{options.encoding} (your choice); the file has a BOM")
+    return EncodingGuess(name, 1.0, False, 0, f"{options.encoding} (your choice)")
+
+
+def reading_codec(guess: EncodingGuess) -> str:
+    """The codec that decodes the bytes after the BOM."""
+    return "utf-8" if guess.encoding == "utf-8-sig" else guess.encoding
+
+
+def _dialect(text: str, options: InspectOptions) -> DialectGuess:
+    guess = detect_dialect(text)
+    changes: dict[str, Any] = {}
+    if options.delimiter:
+        changes["delimiter"] = "\t" if options.delimiter in ("\\t", "tab") else options.delimiter
+    if options.quotechar is not None:
+        changes["quotechar"] = options.quotechar
+    if options.escapechar is not None:
+        changes["escapechar"] = options.escapechar
+    if changes:
+        guess = dataclasses.replace(guess, **changes, evidence=guess.evidence + " Overridden by you.")
+    return guess
+
+
+def reader_options(inspection: dict) -> dict:
+    """Keyword arguments for records.iter_records / read_page from a stored inspection."""
+    dialect = inspection["dialect"]
+    return {
+        "encoding": inspection["encoding"]["codec"],
+        "bom_length": inspection["encoding"]["bom_length"],
+        "delimiter": dialect["delimiter"],
+        "quotechar": dialect["quotechar"],
+        "doublequote": dialect["doublequote"],
+        "escapechar": dialect["escapechar"],
+    }
+
+
+class _OverrideChecker:
+    """For a column whose type the user chose: the values that type will reject, with their lines."""
+
+    def __init__(self, type_sql: str, null_markers: set[str], limit: int = 5):
+        self.convert = parse_type(type_sql).converter()
+        self.null_markers = null_markers
+        self.limit = limit
+        self.conflicts: list[dict] = []
+        self.count = 0
+
+    def add(self, value: str, line: int) -> None:
+        if value in self.null_markers:
+            return
+        try:
+            self.convert(value)
+        except ConversionError as exc:
+            self.count += 1
+            if len(self.conflicts) < self.limit:
+                self.conflicts.append({"line": line, "value": value[:200], "reason": str(exc)})
+
+
+class _Columns:
+    """Profiles (and override checks) for every column, fed record by record."""
+
+    def __init__(self, names: list[str], options: InspectOptions):
+        markers = tuple(options.null_markers) if options.null_markers is not None else DEFAULT_NULL_MARKERS
+        self.null_markers = markers
+        self.profilers = [ColumnProfiler(null_markers=markers) for _ in names]
+        self.names = names
+        self.checkers: dict[int, _OverrideChecker] = {}
+        for index, name in enumerate(names):
+            if name in options.column_types:
+                self.checkers[index] = _OverrideChecker(options.column_types[name], set(markers))
+        self.options = options
+
+    def add(self, line: int, fields: list[str]) -> None:
+        for index, value in enumerate(fields[: len(self.profilers)]):
+            self.profilers[index].add(value, line)
+            checker = self.checkers.get(index)
+            if checker:
+                checker.add(value, line)
+
+    def describe(self, originals: list[str]) -> list[dict]:
+        columns = []
+        for index, (name, original, profiler) in enumerate(zip(self.names, originals, self.profilers, strict=True)):
+            profile: ColumnProfile = profiler.result()
+            column = {
+                "position": index + 1,
+                "name": name,
+                "original_name": original,
+                "inferred_type": profile.type_sql,
+                "type": profile.type_sql,
+                "overridden": False,
+                "format": profile.format,
+                "nullable": profile.nullable,
+                "rows": profile.rows,
+                "null_count": profile.null_count,
+                "null_percent": round(profile.null_percent, 2),
+                "distinct_estimate": profile.distinct_estimate,
+                "min": profile.min,
+                "max": profile.max,
+                "max_length": profile.max_length,
+                "top_values": [{"value": value, "count": count} for value, count in profile.top_values],
+                "conflicts": [{"line": c.line, "value": c.value} for c in profile.conflicts],
+                "conflict_count": profile.conflict_count,
+            }
+            if profile.true_words or profile.false_words:
+                column["true_words"], column["false_words"] = list(profile.true_words), list(profile.false_words)
+            checker = self.checkers.get(index)
+            if checker:
+                column.update(
+                    type=parse_type(self.options.column_types[name]).sql,
+                    overridden=True,
+                    conflicts=checker.conflicts,
+                    conflict_count=checker.count,
+                )
+            columns.append(column)
+        return columns
+
+
+class _Problems:
+    def __init__(self):
+        self.items: list[dict] = []
+        self.ragged = 0
+
+    def add(self, line: int | None, reason: str, severity: str = "warning") -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append({"line": line, "reason": reason, "severity": severity})
+
+    def fatal(self, error: SourceError) -> None:
+        self.add(error.line, error.reason, "error")
+
+
+def _layout(records: list, options: InspectOptions) -> tuple[bool, list[str], list[str]]:
+    rows = [record.fields for record in records[:50]]
+    header = options.header if options.header is not None else (len(rows) > 1 and detect_header(rows))
+    width = len(records[0].fields)
+    originals = list(records[0].fields) if header else [f"column_{i}" for i in range(1, width + 1)]
+    return header, originals, normalize_names(originals)
+
+
+def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | None = None) -> dict:
+    """What is in the file, from its first MiB. Never raises for a bad file: problems are reported."""
+    options = options or InspectOptions()
+    stream.seek(0)
+    sample = stream.read(SAMPLE_BYTES)
+    complete = len(sample) >= size
+    result: dict[str, Any] = {"size": size, "complete": complete, "null_markers": None, "problems": []}
+    if not sample:
+        result["problems"] = [{"line": 1, "reason": "the file is empty", "severity": "error"}]
+        result["loadable"] = False
+        return result
+    encoding = _encoding(sample, options)
+    codec = reading_codec(encoding)
+    text = sample[encoding.bom_length :].decode(codec, errors="replace")
+    if not complete:  # the sample ends mid-line: keep whole lines only
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        text = text[: cut + 1] if cut > 0 else text
+    dialect = _dialect(text, options)
+    result["encoding"] = {**asdict(encoding), "codec": codec}
+    result["dialect"] = asdict(dialect)
+    problems = _Problems()
+    records = []
+    stream.seek(0)
+    try:
+        for record in iter_records(stream, **reader_options(result)):
+            records.append(record)
+            if len(records) > SAMPLE_RECORDS:
+                break
+    except SourceError as exc:
+        problems.fatal(exc)
+    if not records:
+        if not problems.items:
+            problems.add(1, "the file has no rows, only blank lines", "error")
+        result.update(problems=problems.items, loadable=False)
+        return result
+    header, originals, names = _layout(records, options)
+    data = records[1:] if header else records
+    columns = _Columns(names, options)
+    width = len(names)
+    for record in data[:SAMPLE_RECORDS]:
+        if len(record.fields) != width:
+            problems.ragged += 1
+            problems.add(record.line, f"expected {width} fields as in the first row, found {len(record.fields)}")
+        columns.add(record.line, record.fields)
+    if header and not data:
+        problems.add(records[0].line, "the file has a header but no data rows")
+    result.update(
+        header=header,
+        null_markers=list(columns.null_markers),
+        columns=columns.describe(originals),
+        sampled_rows=min(len(data), SAMPLE_RECORDS),
+        confirmed=complete
+        and len(data) <= SAMPLE_RECORDS
+        and not any(p["severity"] == "error" for p in problems.items),
+        preview={"first_row": 0, "rows": [{"line": r.line, "fields": r.fields} for r in data[:PREVIEW_ROWS]]},
+        problems=problems.items,
+        loadable=not any(p["severity"] == "error" for p in problems.items),
+    )
+    if result["confirmed"]:
+        result["row_count"] = len(data)
+    return result
+
+
+def confirm(
+    stream: BinaryIO,
+    *,
+    inspection: dict,
+    options: InspectOptions | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    progress_every: int = 50_000,
+) -> tuple[dict, dict]:
+    """Read the whole file once: returns (the confirmed inspection, the row index as JSON)."""
+    options = options or InspectOptions()
+    if "columns" not in inspection:
+        return inspection, RowIndex().to_json()
+    names = [column["name"] for column in inspection["columns"]]
+    originals = [column["original_name"] for column in inspection["columns"]]
+    columns = _Columns(names, options)
+    problems = _Problems()
+    index = RowIndex()
+    width = len(names)
+    header = inspection["header"]
+    rows = 0
+    stream.seek(0)
+    try:
+        for number, record in enumerate(iter_records(stream, **reader_options(inspection))):
+            if header and number == 0:
+                continue
+            index.add(rows, record.line, record.offset)  # numbered like preview rows: data rows from 0
+            rows += 1
+            if len(record.fields) != width:
+                problems.ragged += 1
+                problems.add(record.line, f"expected {width} fields as in the first row, found {len(record.fields)}")
+            columns.add(record.line, record.fields)
+            if on_progress and rows % progress_every == 0:
+                on_progress(rows, record.offset)
+    except SourceError as exc:
+        problems.fatal(exc)
+    index.finish(rows)
+    confirmed = {
+        **inspection,
+        "columns": columns.describe(originals),
+        "row_count": rows,
+        "sampled_rows": rows,
+        "ragged_rows": problems.ragged,
+        "problems": problems.items,
+        "confirmed": True,
+        "loadable": not any(p["severity"] == "error" for p in problems.items),
+    }
+    if problems.ragged > len([p for p in problems.items if "expected" in p["reason"]]):
+        confirmed["problems"].append(
+            {
+                "line": None,
+                "reason": f"{problems.ragged:,} rows in all have the wrong number of fields",
+                "severity": "warning",
+            }
+        )
+    return confirmed, index.to_json()
+
+
+def describe_reading(inspection: dict) -> str:
+    """One log line: how a load reads the file, so a surprise is visible in the run's log."""
+    dialect = inspection["dialect"]
+    delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(
+        dialect["delimiter"], dialect["delimiter"]
+    )
+    markers = ", ".join(repr(marker) for marker in inspection["null_markers"])
+    return (
+        f"Reading as {inspection['encoding']['encoding']}, {delimiter}-delimited, "
+        f"{'with a header row' if inspection['header'] else 'without a header row'}; null markers: {markers}"
+    )

@@ -1,0 +1,151 @@
+"""Inspecting an upload through the API: detection, overrides, preview pages, the worker's full pass."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs import services
+from jobs.models import Upload
+from tests.conftest import client_for
+from tests.factories import make_upload
+
+ORDERS = (
+    "Order ID;Customer Name;Ordered On;Amount;Country\n"
+    "1;Ada;2026-01-02;12.50;NA\n"
+    "2;Grace;2026-01-03;7.25;DE\n"
+    "3;Alan;2026-01-04;0.10;FR\n"
+)
+
+
+def upload(client, content: bytes, name: str = "orders.csv") -> int:
+    response = client.post("/api/uploads/", {"file": SimpleUploadedFile(name, content)}, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+@pytest.mark.django_db
+def test_inspection_reports_encoding_dialect_header_columns_and_preview(alice):
+    client = client_for(alice)
+    upload_id = upload(client, ORDERS.encode())
+
+    inspection = client.get(f"/api/uploads/{upload_id}/inspection/").json()
+
+    assert inspection["encoding"]["codec"] == "utf-8"
+    assert inspection["dialect"]["delimiter"] == ";"
+    assert inspection["header"] is True
+    assert [c["name"] for c in inspection["columns"]] == [
+        "order_id",
+        "customer_name",
+        "ordered_on",
+        "amount",
+        "country",
+    ]
+    assert [c["original_name"] for c in inspection["columns"]][:2] == ["Order ID", "Customer Name"]
+    types = {c["name"]: c["type"] for c in inspection["columns"]}
+    assert types["order_id"] == "smallint"
+    assert types["ordered_on"] == "date"
+    assert types["amount"].startswith("numeric(")
+    assert types["country"] == "text"
+    country = inspection["columns"][4]
+    assert country["null_count"] == 0  # "NA" is a country here, not a null
+    assert inspection["row_count"] == 3 and inspection["confirmed"] is True
+    assert inspection["preview"]["rows"][0] == {"line": 2, "fields": ["1", "Ada", "2026-01-02", "12.50", "NA"]}
+    assert inspection["problems"] == [] and inspection["loadable"] is True
+    assert inspection["scan"] == {"status": "done", "progress": 1.0}
+
+
+@pytest.mark.django_db
+def test_overrides_change_the_result_and_type_conflicts_are_listed_with_lines(alice):
+    client = client_for(alice)
+    upload_id = upload(client, ORDERS.encode())
+
+    overridden = client.post(
+        f"/api/uploads/{upload_id}/inspection/",
+        {"null_markers": ["", "NA"], "column_types": {"customer_name": "integer"}},
+        format="json",
+    ).json()
+
+    columns = {c["name"]: c for c in overridden["columns"]}
+    assert columns["country"]["null_count"] == 1
+    assert columns["customer_name"]["type"] == "integer" and columns["customer_name"]["overridden"] is True
+    assert columns["customer_name"]["conflict_count"] == 3
+    assert columns["customer_name"]["conflicts"][0] == {
+        "line": 2,
+        "value": "Ada",
+        "reason": "is not a whole number (integer)",
+    }
+    assert overridden["options"] == {"null_markers": ["", "NA"], "column_types": {"customer_name": "integer"}}
+
+
+@pytest.mark.django_db
+def test_bad_overrides_are_400_naming_the_option(alice):
+    client = client_for(alice)
+    upload_id = upload(client, ORDERS.encode())
+
+    response = client.post(
+        f"/api/uploads/{upload_id}/inspection/",
+        {"encoding": "klingon", "delimiter": ";;", "column_types": {"amount": "money"}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {"encoding", "delimiter", "column_types"}
+
+
+@pytest.mark.django_db
+def test_an_empty_file_is_refused_at_upload_and_explained_by_inspection(alice):
+    client = client_for(alice)
+    refused = client.post("/api/uploads/", {"file": SimpleUploadedFile("e.csv", b"")}, format="multipart")
+    assert refused.status_code == 400
+    assert refused.json() == {"file": ["The submitted file is empty."]}
+    upload_id = make_upload(alice, "").pk  # stored some other way: inspection still explains it
+
+    inspection = client.get(f"/api/uploads/{upload_id}/inspection/").json()
+
+    assert inspection["loadable"] is False
+    assert inspection["problems"] == [{"line": 1, "reason": "the file is empty", "severity": "error"}]
+    assert client.get(f"/api/uploads/{upload_id}/preview/").json()["rows"] == []
+
+
+@pytest.mark.django_db
+def test_preview_pages_through_the_file_with_line_numbers(alice):
+    client = client_for(alice)
+    body = "id,name\n" + "".join(f"{i},row {i}\n" for i in range(1, 1001))
+    upload_id = upload(client, body.encode())
+
+    page = client.get(f"/api/uploads/{upload_id}/preview/?page=3&page_size=100").json()
+    last = client.get(f"/api/uploads/{upload_id}/preview/?page=10&page_size=100").json()
+
+    assert page["rows"][0] == {"line": 202, "fields": ["201", "row 201"]}
+    assert len(page["rows"]) == 100 and page["has_next"] is True
+    assert last["rows"][-1] == {"line": 1001, "fields": ["1000", "row 1000"]}
+    assert last["has_next"] is False
+    assert client.get(f"/api/uploads/{upload_id}/preview/?page=0").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_upload_is_confirmed_by_the_worker(alice, celery_worker, monkeypatch):
+    monkeypatch.setattr(services, "SYNC_CONFIRM_BYTES", 1000)
+    client = client_for(alice)
+    rows = "".join(f"{i},{i * 3}.5,2026-02-{1 + i % 28:02d}\n" for i in range(1, 50_001))
+    upload_id = upload(client, ("id,value,day\n" + rows + "x,1.5,2026-02-01\n").encode(), "big.csv")
+
+    first = client.get(f"/api/uploads/{upload_id}/inspection/").json()
+    assert first["scan"]["status"] == "queued"
+    assert first["confirmed"] is False
+    deadline = time.monotonic() + 60
+    while Upload.objects.get(pk=upload_id).scan_status != "done":
+        assert time.monotonic() < deadline, "the worker did not confirm the upload"
+        time.sleep(0.2)
+
+    confirmed = client.get(f"/api/uploads/{upload_id}/inspection/").json()
+    assert confirmed["confirmed"] is True and confirmed["row_count"] == 50_001
+    identifier = confirmed["columns"][0]
+    assert identifier["type"] == "integer"
+    assert identifier["conflicts"] == [{"line": 50_002, "value": "x"}]
+    page = client.get(f"/api/uploads/{upload_id}/preview/?page=500&page_size=100").json()
+    assert page["rows"][0] == {"line": 49_902, "fields": ["49901", "149703.5", f"2026-02-{1 + 49901 % 28:02d}"]}
