@@ -38,8 +38,11 @@ from itertools import islice  # noqa: E402
 from bench._gen import peak_rss_mb, write_csv  # noqa: E402
 
 PAGE = 50
-METHODS = ["records", "rows", "duckdb", "pandas", "csv"]
+METHODS = ["inspect", "duckdb-types", "pandas-types", "records", "rows", "duckdb", "pandas", "csv"]
 LABELS = {
+    "inspect": "ETL Portal inspection",
+    "duckdb-types": "DuckDB sniff + typed read",
+    "pandas-types": "pandas read_csv (typed)",
     "records": "jobs.inspection iter_records",
     "rows": "jobs.inspection iter_rows",
     "duckdb": "DuckDB read_csv_auto",
@@ -57,12 +60,9 @@ def measure(method: str, path: str) -> dict:
     started = time.perf_counter()
     records = _full_pass(method, path)
     full_pass_seconds = time.perf_counter() - started
-    # -- full type confirmation --------------------------------------------------------------
-    # TODO(profile.py): once jobs.inspection.profile exists, time the full type confirmation
-    # here for "records"/"rows" (one ColumnProfiler per column fed every value of a full pass)
-    # and, for comparison, DuckDB's type detection over the whole file (read_csv with
-    # sample_size=-1) and pandas read_csv with dtype inference; report it as
-    # "confirm_seconds" and add it to the table printed by main().
+    # For "inspect", "duckdb-types" and "pandas-types" the first page is the first answer a
+    # user gets (types from a sample, with the page) and the full pass is full type
+    # confirmation over every value (ours also computes statistics, conflicts and the row index).
     return {
         "method": method,
         "first_page_seconds": first_page_seconds,
@@ -74,15 +74,35 @@ def measure(method: str, path: str) -> dict:
 
 
 def _import(method: str) -> None:
-    if method == "duckdb":
+    if method == "inspect":
+        import jobs.inspection.scan
+    elif method.startswith("duckdb"):
         import duckdb  # noqa: F401
-    elif method == "pandas":
+    elif method.startswith("pandas"):
         import pandas  # noqa: F401
     else:
         import jobs.inspection.records  # noqa: F401
 
 
+_INSPECTION: dict = {}
+
+
 def _first_page(method: str, path: str) -> int:
+    if method == "inspect":
+        from jobs.inspection.scan import inspect_sample
+
+        with open(path, "rb") as stream:
+            _INSPECTION.update(inspect_sample(stream, size=Path(path).stat().st_size))
+        return len(_INSPECTION["preview"]["rows"])
+    if method == "duckdb-types":
+        import duckdb
+
+        duckdb.sql(f"SELECT * FROM sniff_csv('{path}')").fetchall()
+        return len(duckdb.sql(f"SELECT * FROM read_csv('{path}') LIMIT {PAGE}").fetchall())
+    if method == "pandas-types":
+        import pandas
+
+        return len(pandas.read_csv(path, nrows=PAGE))
     if method in {"records", "rows"}:
         from jobs.inspection.records import read_page
 
@@ -102,6 +122,21 @@ def _first_page(method: str, path: str) -> int:
 
 def _full_pass(method: str, path: str) -> int:
     """Data records read (the header excluded)."""
+    if method == "inspect":
+        from jobs.inspection.scan import confirm
+
+        with open(path, "rb") as stream:
+            confirmed, _index = confirm(stream, inspection=_INSPECTION)
+        return confirmed["row_count"]
+    if method == "duckdb-types":
+        import duckdb
+
+        # Types detected from every row, then every column read with them (max() touches each).
+        return duckdb.sql(f"SELECT count(*), max(COLUMNS(*)) FROM read_csv('{path}', sample_size=-1)").fetchall()[0][0]
+    if method == "pandas-types":
+        import pandas
+
+        return len(pandas.read_csv(path))
     if method in {"records", "rows", "csv"}:
         from jobs.inspection.records import iter_records, iter_rows
 
@@ -163,8 +198,15 @@ def main() -> None:
 
 
 def _print_table(results: dict, size_mb: float) -> None:
-    base = results.get("duckdb")
-    print(f"\n{size_mb:.0f} MB file; ratios are against DuckDB in this run (lower is better for times)\n")
+    print(f"\n{size_mb:.0f} MB file; lower is better. Type detection and confirmation, against DuckDB's:\n")
+    typed = {m: r for m, r in results.items() if m in ("inspect", "duckdb-types", "pandas-types")}
+    if typed:
+        _rows(typed, typed.get("duckdb-types"), size_mb)
+        print("\nReading only (no types), against DuckDB's count(*):\n")
+    _rows({m: r for m, r in results.items() if m not in typed}, results.get("duckdb"), size_mb)
+
+
+def _rows(results: dict, base: dict | None, size_mb: float) -> None:
     header = f"{'method':30s} {'first page':>12s} {'ratio':>7s} {'full pass':>10s} {'MB/s':>7s} {'ratio':>7s}"
     print(header + f" {'peak RSS':>9s} {'ratio':>7s} {'records':>11s}")
     for method, r in results.items():

@@ -174,6 +174,12 @@ def test_a_sample_cut_inside_a_quoted_field_ignores_that_record():
     assert guess.evidence.startswith("The pipe splits 2 of 2 rows into 2 fields")
 
 
+def test_a_sample_cut_between_cr_and_lf_is_still_crlf():
+    guess = detect_dialect("a,b\r\n1,2\r\n3,4\r")
+
+    assert guess.line_terminator == "\r\n"
+
+
 def test_a_single_line_without_line_break_is_read():
     guess = detect_dialect("a\tb\tc")
 
@@ -200,7 +206,7 @@ def test_a_delimiter_inside_every_value_loses_to_the_one_that_gives_clean_fields
     guess = detect_dialect(text)
 
     assert guess.delimiter == ","
-    assert "(the semicolon would too; chosen for cleaner fields)" in guess.evidence
+    assert "(the semicolon would too, but leaves untidier fields)" in guess.evidence
     assert guess.confidence < 1.0
 
 

@@ -56,6 +56,9 @@ class _Parsed:
     consistency: float  # share of rows with that number of fields
     quote_evidence: int
     escape_evidence: int
+    # The text ends with a line break, yet inside a quoted field: possible for a sample cut
+    # there, but a sign of a wrong reading when another one closes every field.
+    open_at_end: bool = False
 
 
 def detect_dialect(text: str) -> DialectGuess:
@@ -65,6 +68,10 @@ def detect_dialect(text: str) -> DialectGuess:
     semicolon, tab and pipe; a file none of them splits is read as one column (comma).
     """
     text = text[:_SCORE_CHARS]
+    if text.endswith("\r"):
+        # Perhaps the first half of a CRLF cut off by the end of the sample: read the last
+        # line as cut off, not as a CR-only line ending.
+        text = text[:-1]
     if not text.strip("\r\n"):
         return DialectGuess(",", '"', True, "", "\n", 0.0, "The sample is empty; a comma-separated file is assumed.")
 
@@ -101,6 +108,7 @@ def _delimiter_key(parsed: _Parsed) -> tuple:
     return (
         round(parsed.consistency, 2),
         round(parsed.consistency * len(parsed.rows)),  # 7 rows of 7 agreeing say more than 2 of 2
+        not parsed.open_at_end,
         _tidiness(parsed.rows[1:]),
         parsed.width,
         -DELIMITERS.index(parsed.config.delimiter),
@@ -130,12 +138,14 @@ def _parse(text: str, config: _Config) -> _Parsed:
 
     reader = csv.reader(lines(), **config.reader_options())
     records: list[tuple[list[str], str]] = []
+    open_at_end = False
     try:
         for fields in reader:
             # A record that does not end with a line break, or that the reader only finished
             # because the text ran out (inside a quoted field), was cut off by the end of the sample.
             ending = _ending(last_line[0])
             complete = bool(ending) and not exhausted[0]
+            open_at_end = bool(ending) and exhausted[0]
             records.append((fields, ending if complete else ""))
             if not complete and len(records) > 1:
                 records.pop()
@@ -159,6 +169,7 @@ def _parse(text: str, config: _Config) -> _Parsed:
         consistency=count / len(rows) if rows else 0.0,
         quote_evidence=_quoted_fields(text, config),
         escape_evidence=_escapes(text, config),
+        open_at_end=open_at_end,
     )
 
 
@@ -244,13 +255,13 @@ def _guess(best: _Parsed, rivals: list[_Parsed]) -> DialectGuess:
     ]
     if rivals:
         names = " and ".join(_NAMES.get(r.config.delimiter, r.config.delimiter) for r in rivals)
-        parts[0] += f" (the {names} would too; chosen for cleaner fields)"
+        parts[0] += f" (the {names} would too, but leaves untidier fields)"
     if not config.quotechar:
         quoting = "fields are never quoted"
         if config.escapechar:
             quoting += ", and a backslash escapes delimiters and line breaks"
     elif best.quote_evidence > 0:
-        quoting = f"{best.quote_evidence} fields are quoted with {config.quotechar}"
+        quoting = f"{_plural(best.quote_evidence, 'field')} quoted with {config.quotechar}"
         if config.escapechar:
             quoting += ", with a backslash before quotes inside them"
         elif best.escape_evidence:
@@ -268,6 +279,10 @@ def _guess(best: _Parsed, rivals: list[_Parsed]) -> DialectGuess:
         round(confidence, 2),
         "; ".join(parts) + ". " + terminator_evidence,
     )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"1 {noun} is" if count == 1 else f"{count} {noun}s are"
 
 
 def _terminator(terminators: Counter) -> tuple[str, str]:

@@ -5,13 +5,17 @@ BOM (NUL bytes on every other position), strict UTF-8, and only then the legacy 
 UTF-8 goes before any statistical guess because text in a legacy encoding is practically
 never valid UTF-8 by accident, while statistics are easily fooled on short samples
 (charset-normalizer alone calls French cp1252 text "cp1250" and a two-line sample "cp1006").
+For the same reason UTF-8 with a corrupt byte or two is still UTF-8 (the one exception to
+"the encoding returned decodes the sample"): its bad bytes get reported with their line,
+where cp1252 would decode everything and garble every accented letter without a word.
 
 Among the legacy encodings the answer is cp1252 (Western Windows, what spreadsheets write)
-unless the bytes clearly belong to another script: when most letters are non-ASCII bytes
-(Cyrillic, Greek, Hebrew, Arabic, Thai, Chinese, Japanese, Korean) charset-normalizer's
-pick is taken if it reads as a language. Latin-script alternatives (cp1250 Central European,
-cp1254 Turkish, ...) read Western text about as plausibly as cp1252 and vice versa, so they
-are only mentioned in the evidence, with a lower confidence, for the user to override.
+unless the bytes clearly belong to another script: most letters non-ASCII, in words, as in
+Cyrillic, Greek, Hebrew, Arabic or Thai (or paired bytes, as in Chinese, Japanese and Korean
+double-byte encodings), and charset-normalizer's pick reading cleanly as a language.
+Latin-script alternatives (cp1250 Central European, cp1254 Turkish, ...) read Western text
+about as plausibly as cp1252 and vice versa, so they are only mentioned in the evidence,
+with a lower confidence, for the user to override.
 
 Between cp1252 and latin-1 the choice is cp1252 unless the sample has a byte cp1252 leaves
 undefined: the two read 0xA0-0xFF identically, and in cp1252 the bytes 0x80-0x9F are curly
@@ -86,11 +90,16 @@ _FEW_NON_ASCII = 8
 # Another script: at least this share of the letters are non-ASCII (letters as cp1252 reads
 # them). In Western text accented letters are a few percent; in Russian or Greek nearly all.
 _OTHER_SCRIPT_SHARE = 0.5
+# ... and where cp1252 also reads the sample: their words are this long on average, and a
+# double-byte script has this share (its text has hardly any ASCII letters).
+_WORD_LENGTH = 2.5
+_DOUBLE_BYTE_SHARE = 0.8
 # The most chaos (charset-normalizer's mess ratio, 0 for clean text) an encoding other than
 # cp1252 may show and still be chosen, and the language coherence a Latin alternative must
 # exceed (another script needs only some: its bytes already say it is not Western text).
 _CLEAN = 0.2
 _LANGUAGE = 0.2
+_SOME_LANGUAGE = 0.1
 # How much more coherent a Latin alternative must read for the evidence to mention it.
 _COHERENCE_MARGIN = 0.05
 
@@ -98,14 +107,19 @@ _CHARSET_NORMALIZER_BYTES = 256 * 1024
 
 _NON_ASCII = bytes(range(0x80, 0x100))
 _ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_CP1252_NON_ASCII_LETTERS = bytes(b for b in range(0x80, 0x100) if bytes([b]).decode("cp1252", "replace").isalpha())
+_ACCENTED_RUN = re.compile(  # bytes cp1252 reads as letters outside ASCII (À-ÿ, Š, Œ, ...)
+    b"[" + re.escape(bytes(b for b in range(0x80, 0x100) if bytes([b]).decode("cp1252", "replace").isalpha())) + b"]+"
+)
+_NON_ASCII_RUN = re.compile(b"[\x80-\xff]+")
 
 
 def detect_encoding(sample: bytes) -> EncodingGuess:
     """Guess the encoding of a file from its first bytes (about 1 MiB).
 
     The sample may end inside a multibyte character; that truncated character is not held
-    against an encoding. The encoding returned always decodes the rest of the sample.
+    against an encoding. The encoding returned decodes the sample after `bom_length` bytes,
+    except for UTF-8 with a few corrupt bytes, which is returned as UTF-8 (the evidence says
+    so, the confidence is 0.6, and `find_undecodable` gives the lines of those bytes).
     """
     if not sample:
         return EncodingGuess("utf-8", 1.0, False, 0, "The file is empty; UTF-8 is assumed.")
@@ -218,12 +232,18 @@ def _legacy(sample: bytes, *, bom_length: int) -> EncodingGuess:
     ]
     best = matches[0] if matches else None
 
-    other_script = _other_script(sample)
-    if best is not None and best.encoding in _OTHER_SCRIPTS and other_script and _reads_well(best, language=0.1):
+    cp1252_reads = _CP1252_UNDEFINED.isdisjoint(sample)
+    other_script = _other_script(sample, cp1252_reads=cp1252_reads, double_byte=False)
+    if (
+        best is not None
+        and best.encoding in _OTHER_SCRIPTS
+        and _other_script(sample, cp1252_reads=cp1252_reads, double_byte=best.encoding in _DOUBLE_BYTE)
+        and _reads_well(best, language=_SOME_LANGUAGE)
+    ):
         script = _OTHER_SCRIPTS[best.encoding]
         return _from_match(best, sample, bom_length, f"{not_utf8}; most letters are {script} bytes")
 
-    if _CP1252_UNDEFINED.isdisjoint(sample):
+    if cp1252_reads:
         cp1252_match = next((m for m in matches if "cp1252" in m.could_be_from_charset), None)
         if cp1252_match is not None:
             chaos, coherence = cp1252_match.chaos, cp1252_match.coherence
@@ -264,13 +284,27 @@ def _legacy(sample: bytes, *, bom_length: int) -> EncodingGuess:
     )
 
 
-def _other_script(sample: bytes) -> bool:
-    """Most letters are bytes that cp1252 reads as accented letters: not Western text."""
-    accented = len(sample) - len(sample.translate(None, _CP1252_NON_ASCII_LETTERS))
+def _other_script(sample: bytes, *, cp1252_reads: bool, double_byte: bool) -> bool:
+    """Most letters are bytes that cp1252 reads as accented letters: not Western text.
+
+    When cp1252 can read the sample, the bar is higher, for a soup of Western words ("Zoë",
+    "Ærø", "Åsa" run together) can pass the share alone: the accented letters must also come
+    in words (runs of several), as Cyrillic or Greek letters do, and for a double-byte
+    encoding every run of non-ASCII bytes must pair up, as Chinese, Japanese or Korean in
+    GB18030, EUC-JP or EUC-KR do.
+    """
+    runs = _ACCENTED_RUN.findall(sample)
+    accented = sum(len(run) for run in runs)
     if accented < _FEW_NON_ASCII:
         return False
     ascii_letters = len(sample) - len(sample.translate(None, _ASCII_LETTERS))
-    return accented >= _OTHER_SCRIPT_SHARE * (accented + ascii_letters)
+    share = accented / (accented + ascii_letters)
+    if not cp1252_reads:
+        return share >= _OTHER_SCRIPT_SHARE
+    if double_byte:
+        pairs = _NON_ASCII_RUN.findall(sample.rstrip(_NON_ASCII))  # the last may be cut off
+        return share >= _DOUBLE_BYTE_SHARE and all(len(run) % 2 == 0 for run in pairs)
+    return share >= _OTHER_SCRIPT_SHARE and accented / len(runs) >= _WORD_LENGTH
 
 
 def _reads_well(match, *, language: float = _LANGUAGE) -> bool:

@@ -13,7 +13,7 @@ numeric, date to timestamp) never loses data. If a candidate rejects only a few 
 *stray-value rule*: at most max(1, 0.1% of the non-null values), and only once at least 20 values
 were seen) those are reported as `conflicts` with their line numbers and the column keeps the
 candidate; with more, the column is text. The conflicts are the values the load will reject, or
-would read but change (the zero of "007", the "+" of "+5", "1e5", "on"), so none is lost unseen.
+would read but change (the "+" of "+5", "1e5", "on"), so none is lost unseen.
 
 The rules, each chosen so that no value is silently changed by the load:
 
@@ -21,10 +21,12 @@ The rules, each chosen so that no value is silently changed by the load:
 - Leading and trailing whitespace (as str.strip() sees it, like the load's converters) is ignored
   when typing numbers, booleans and dates: " 42" is an integer. Statistics use the field as it is.
 - Integers: ASCII digits with an optional "-". smallint/integer/bigint by range; beyond 64 bits,
-  numeric (never wrapped). A leading zero on a multi-digit number ("007", ZIP "02134", "-01") makes it
-  text: the zero is data. A "+" sign makes it text too ("+4420..." is a phone number). "1,234" is text:
-  a comma is a thousands separator in one locale and a decimal point in another, so reading it would
-  guess. "1_000", non-ASCII digits, "0x1F", "NaN", "inf" are text.
+  numeric (never wrapped). A leading zero on a multi-digit number ("007", ZIP "02134", "-01") makes the
+  whole column text, never a stray value: the zero is data, and a column that has one is a column of
+  codes (ZIP codes of which only a few start with 0, ids padded in one export). A "+" sign makes the
+  value text ("+4420..." is a phone number). "1,234" is text: a comma is a thousands separator in one
+  locale and a decimal point in another, so reading it would guess. "1_000", non-ASCII digits, "0x1F",
+  "NaN", "inf" are text.
 - Decimals: "-12.50", ".5", "5." are numeric(p,s): scale is the most digits after the point, precision
   the most digits before it plus the scale (so "1.50" keeps its trailing zero); precision over 1000
   (PostgreSQL's limit) makes the value text. Exponents ("1e5", "2.5E-3") are text: they are usually
@@ -108,8 +110,8 @@ _DAY_MONTH_RE = re.compile(r"([0-9]{1,2})([/.])([0-9]{1,2})\2([0-9]{4})" + _SHOR
 _YMD_SLASH_RE = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})" + _SHORT_TIME)
 
 # Fixed value classes; date/time layouts get further class ids as they are met.
-_TEXT, _NUL, _BOOL, _ZERO_ONE, _INT16, _INT32, _INT64, _BIGNUM, _DECIMAL = range(9)
-_FIXED_CLASSES = 9
+_TEXT, _NUL, _BOOL, _ZERO_ONE, _INT16, _INT32, _INT64, _BIGNUM, _DECIMAL, _PADDED = range(10)
+_FIXED_CLASSES = 10
 
 _SMALLINT_CLASSES = (_ZERO_ONE, _INT16)
 _INTEGER_CLASSES = (*_SMALLINT_CLASSES, _INT32)
@@ -381,7 +383,7 @@ class ColumnProfiler:
     def _integer(self, text: str, digits: str) -> int:
         count = len(digits)
         if count > 1 and digits[0] == "0":
-            return _TEXT  # zero-padded code
+            return _PADDED  # a zero-padded code: text, and so is its column
         if count > MAX_NUMERIC_PRECISION:
             return _TEXT
         number = int(text)
@@ -511,7 +513,7 @@ class ColumnProfiler:
         non_null = sum(counts)
         nul = counts[_NUL]
         chosen = None
-        if non_null > nul:
+        if non_null > nul and not counts[_PADDED]:
             best = None
             for candidate in self._candidates(counts):
                 fits = sum(counts[cls] for cls, _ in candidate[2])

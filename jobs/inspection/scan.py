@@ -11,6 +11,7 @@ Both return JSON-ready dicts; both take user overrides (`InspectOptions`).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,14 +23,21 @@ from jobs.inspection.dialect import detect_dialect
 from jobs.inspection.encoding import detect_encoding
 from jobs.inspection.header import detect_header, normalize_names
 from jobs.inspection.profile import DEFAULT_NULL_MARKERS, ColumnProfiler
-from jobs.inspection.records import RowIndex, iter_records
+from jobs.inspection.records import RowIndex, iter_records, iter_rows
 from jobs.inspection.results import ColumnProfile, DialectGuess, EncodingGuess
 
 SAMPLE_BYTES = 1024 * 1024
 SAMPLE_RECORDS = 2_000
 PREVIEW_ROWS = 50
 MAX_PROBLEMS = 20
-BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Longest first: the UTF-32 LE BOM starts with the UTF-16 LE one.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 @dataclass
@@ -56,13 +64,22 @@ class InspectOptions:
 def _encoding(sample: bytes, options: InspectOptions) -> EncodingGuess:
     if not options.encoding:
         return detect_encoding(sample)
-    import codecs
-
     name = codecs.lookup(options.encoding).name  # raises LookupError for an unknown codec
-    for bom, family in BOMS:
-        if sample.startswith(bom) and name.replace("-sig", "").startswith(family.split("-le")[0].split("-be")[0]):
-            return EncodingGuess(family, 1.0, True, len(bom), f"{options.encoding} (your choice); the file has a BOM")
-    return EncodingGuess(name, 1.0, False, 0, f"{options.encoding} (your choice)")
+    # Named as detection names them: "latin-1", and "utf-8-sig" only for a file with a BOM.
+    name = {"iso8859-1": "latin-1", "utf-8-sig": "utf-8"}.get(name, name)
+    chosen = f"{options.encoding} (your choice)"
+    family = name.removesuffix("-le").removesuffix("-be")
+    if family in ("utf-8", "utf-16", "utf-32"):
+        for bom, encoding in BOMS:
+            # The BOM of the chosen Unicode encoding says its byte order, and is skipped.
+            if sample.startswith(bom) and encoding.startswith(family):
+                return EncodingGuess(encoding, 1.0, True, len(bom), f"{chosen}; the file has a byte order mark")
+    if name in ("utf-16", "utf-32"):
+        # No BOM says the byte order: the one the NUL bytes show, else little-endian (what Windows writes).
+        detected = detect_encoding(sample).encoding
+        name = detected if detected.startswith(f"{name}-") else f"{name}-le"
+        return EncodingGuess(name, 1.0, False, 0, f"{chosen}, read as {name}: the file has no byte order mark")
+    return EncodingGuess(name, 1.0, False, 0, chosen)
 
 
 def reading_codec(guess: EncodingGuess) -> str:
@@ -177,6 +194,13 @@ class _Columns:
         return columns
 
 
+HEADER_ONLY = "the file has a header but no data rows"
+
+
+def _ragged(width: int, found: int) -> str:
+    return f"expected {width} field{'s' if width != 1 else ''} as in the first row, found {found}"
+
+
 class _Problems:
     def __init__(self):
         self.items: list[dict] = []
@@ -192,7 +216,8 @@ class _Problems:
 
 def _layout(records: list, options: InspectOptions) -> tuple[bool, list[str], list[str]]:
     rows = [record.fields for record in records[:50]]
-    header = options.header if options.header is not None else (len(rows) > 1 and detect_header(rows))
+    # A single row is judged too: distinct words are the header of a file without data rows.
+    header = options.header if options.header is not None else detect_header(rows)
     width = len(records[0].fields)
     originals = list(records[0].fields) if header else [f"column_{i}" for i in range(1, width + 1)]
     return header, originals, normalize_names(originals)
@@ -240,10 +265,10 @@ def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | Non
     for record in data[:SAMPLE_RECORDS]:
         if len(record.fields) != width:
             problems.ragged += 1
-            problems.add(record.line, f"expected {width} fields as in the first row, found {len(record.fields)}")
+            problems.add(record.line, _ragged(width, len(record.fields)))
         columns.add(record.line, record.fields)
-    if header and not data:
-        problems.add(records[0].line, "the file has a header but no data rows")
+    if header and not data and not problems.items:  # after an error the data rows were not read, not missing
+        problems.add(records[0].line, HEADER_ONLY)
     result.update(
         header=header,
         null_markers=list(columns.null_markers),
@@ -280,22 +305,27 @@ def confirm(
     index = RowIndex()
     width = len(names)
     header = inspection["header"]
+    header_line = None
     rows = 0
     stream.seek(0)
     try:
-        for number, record in enumerate(iter_records(stream, **reader_options(inspection))):
+        # iter_rows: plain tuples, no Record objects, on this pass over every row.
+        for number, (line, offset, fields) in enumerate(iter_rows(stream, **reader_options(inspection))):
             if header and number == 0:
+                header_line = line
                 continue
-            index.add(rows, record.line, record.offset)  # numbered like preview rows: data rows from 0
+            index.add(rows, line, offset)  # numbered like preview rows: data rows from 0
             rows += 1
-            if len(record.fields) != width:
+            if len(fields) != width:
                 problems.ragged += 1
-                problems.add(record.line, f"expected {width} fields as in the first row, found {len(record.fields)}")
-            columns.add(record.line, record.fields)
+                problems.add(line, _ragged(width, len(fields)))
+            columns.add(line, fields)
             if on_progress and rows % progress_every == 0:
-                on_progress(rows, record.offset)
+                on_progress(rows, offset)
     except SourceError as exc:
         problems.fatal(exc)
+    if header_line is not None and not rows and not problems.items:
+        problems.add(header_line, HEADER_ONLY)
     index.finish(rows)
     confirmed = {
         **inspection,
@@ -307,7 +337,7 @@ def confirm(
         "confirmed": True,
         "loadable": not any(p["severity"] == "error" for p in problems.items),
     }
-    if problems.ragged > len([p for p in problems.items if "expected" in p["reason"]]):
+    if problems.ragged > len([p for p in problems.items if p["reason"].startswith("expected ")]):
         confirmed["problems"].append(
             {
                 "line": None,
