@@ -730,3 +730,20 @@ def test_throughput_is_printed():
             add(value, line)
         seconds = time.perf_counter() - started
         print(f"\nprofile: {name}: {len(values) / seconds:,.0f} values/s ({profiler.result().type_sql})")
+
+
+def test_add_many_gives_exactly_what_add_gives_value_by_value():
+    import random
+
+    rng = random.Random(7)
+    pool = ["1", "2", "007", "", "NULL", "3.5", "2026-01-02", "x", "true", "99999999999"]
+    for _ in range(50):
+        values = [rng.choice(pool) + (str(rng.randrange(30_000)) if rng.random() < 0.5 else "") for _ in range(3_000)]
+        lines = list(range(2, 2 + len(values)))
+        one_by_one, batched = ColumnProfiler(), ColumnProfiler()
+        for value, line in zip(values, lines, strict=True):
+            one_by_one.add(value, line)
+        for start in range(0, len(values), 700):
+            batched.add_many(values[start : start + 700], lines[start : start + 700])
+
+        assert batched.result() == one_by_one.result()

@@ -208,6 +208,27 @@ class ColumnProfiler:
         if self._want_examples[entry[1]]:
             self._example(entry[1], line, value)
 
+    def add_many(self, values, lines) -> None:
+        """add() for a batch of one column's values and their lines: the same result, faster
+        (no method call per value on a full pass over millions of rows)."""
+        nulls = self._nulls
+        get = self._entries.get
+        new_entry = self._new_entry
+        want = self._want_examples
+        null_count = 0
+        for value, line in zip(values, lines, strict=True):
+            if value in nulls:
+                null_count += 1
+                continue
+            entry = get(value)
+            if entry is None:
+                entry = new_entry(value)
+                get = self._entries.get  # pruning may have replaced the dict
+            entry[0] += 1
+            if want[entry[1]]:
+                self._example(entry[1], line, value)
+        self.null_count += null_count
+
     def _example(self, cls: int, line: int, value: str) -> None:
         examples = self._examples[cls]
         examples.append((line, _display(value)))

@@ -29,6 +29,7 @@ from jobs.inspection.results import ColumnProfile, DialectGuess, EncodingGuess
 SAMPLE_BYTES = 1024 * 1024
 SAMPLE_RECORDS = 2_000
 PREVIEW_ROWS = 50
+BATCH_ROWS = 5_000
 MAX_PROBLEMS = 20
 # Longest first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 BOMS = (
@@ -155,6 +156,17 @@ class _Columns:
             checker = self.checkers.get(index)
             if checker:
                 checker.add(value, line)
+
+    def add_batch(self, lines: list[int], rows: list[list[str]]) -> None:
+        """Many rows of exactly the column count, profiled column by column (a full pass's hot loop)."""
+        if not rows:
+            return
+        for index, values in enumerate(zip(*rows, strict=True)):
+            self.profilers[index].add_many(values, lines)
+            checker = self.checkers.get(index)
+            if checker:
+                for value, line in zip(values, lines, strict=True):
+                    checker.add(value, line)
 
     def describe(self, originals: list[str]) -> list[dict]:
         columns = []
@@ -307,23 +319,33 @@ def confirm(
     header = inspection["header"]
     header_line = None
     rows = 0
+    batch_lines: list[int] = []
+    batch_rows: list[list[str]] = []
     stream.seek(0)
     try:
-        # iter_rows: plain tuples, no Record objects, on this pass over every row.
+        # iter_rows: plain tuples, no Record objects, on this pass over every row. Rows are
+        # profiled in batches, column by column; a row of the wrong width on its own.
         for number, (line, offset, fields) in enumerate(iter_rows(stream, **reader_options(inspection))):
             if header and number == 0:
                 header_line = line
                 continue
             index.add(rows, line, offset)  # numbered like preview rows: data rows from 0
             rows += 1
-            if len(fields) != width:
+            if len(fields) == width:
+                batch_lines.append(line)
+                batch_rows.append(fields)
+                if len(batch_rows) >= BATCH_ROWS:
+                    columns.add_batch(batch_lines, batch_rows)
+                    batch_lines, batch_rows = [], []
+            else:
                 problems.ragged += 1
                 problems.add(line, _ragged(width, len(fields)))
-            columns.add(line, fields)
+                columns.add(line, fields)
             if on_progress and rows % progress_every == 0:
                 on_progress(rows, offset)
     except SourceError as exc:
         problems.fatal(exc)
+    columns.add_batch(batch_lines, batch_rows)
     if header_line is not None and not rows and not problems.items:
         problems.add(header_line, HEADER_ONLY)
     index.finish(rows)
