@@ -149,3 +149,21 @@ def test_a_large_upload_is_confirmed_by_the_worker(alice, celery_worker, monkeyp
     assert identifier["conflicts"] == [{"line": 50_002, "value": "x"}]
     page = client.get(f"/api/uploads/{upload_id}/preview/?page=500&page_size=100").json()
     assert page["rows"][0] == {"line": 49_902, "fields": ["49901", "149703.5", f"2026-02-{1 + 49901 % 28:02d}"]}
+
+
+@pytest.mark.django_db
+def test_a_non_utf8_byte_past_the_sample_is_found_by_the_full_pass_with_advice(alice):
+    client = client_for(alice)
+    ascii_rows = "".join(f"{i},plain ascii row number {i}\n" for i in range(1, 40_001))  # more than 1 MiB
+    content = ("id,name\n" + ascii_rows).encode() + "40001,Müller\n".encode("cp1252")
+    upload_id = upload(client, content, "late.csv")
+
+    inspection = client.get(f"/api/uploads/{upload_id}/inspection/").json()
+
+    assert inspection["encoding"]["codec"] == "utf-8"  # all the first MiB could tell
+    assert inspection["loadable"] is False
+    assert inspection["problems"][0]["line"] == 40_002
+    assert inspection["problems"][0]["reason"].startswith("byte 0xfc cannot be decoded as utf-8")
+    assert 'choose it ({"encoding": "cp1252"})' in inspection["problems"][1]["reason"]
+    fixed = client.post(f"/api/uploads/{upload_id}/inspection/", {"encoding": "cp1252"}, format="json").json()
+    assert fixed["loadable"] is True and fixed["row_count"] == 40_001

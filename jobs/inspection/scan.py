@@ -345,6 +345,13 @@ def confirm(
                 on_progress(rows, offset)
     except SourceError as exc:
         problems.fatal(exc)
+        if not options.encoding and "cannot be decoded as utf-8" in exc.reason:
+            problems.add(
+                exc.line,
+                "the start of the file looked like UTF-8 but this line is not: the file may be in a "
+                'single-byte encoding such as cp1252 or latin-1; choose it ({"encoding": "cp1252"}) and inspect again',
+                "error",
+            )
     columns.add_batch(batch_lines, batch_rows)
     if header_line is not None and not rows and not problems.items:
         problems.add(header_line, HEADER_ONLY)
