@@ -568,10 +568,6 @@ CASES: dict[str, Expect] = {
 
 # Cases the inspection still gets wrong, kept visible: each fails today and must pass once fixed.
 GAPS = {
-    "quote_apostrophes.csv": (
-        "dialect.py picks ' as the quote character from one '...'-wrapped field although O'Brien and "
-        "D'Arcy are left bare (a writer quoting with ' would have quoted them), so 'quoted' loses its quotes"
-    ),
     "quote_space_after_delimiter.csv": (
         'dialect.py has no skipinitialspace: after ", " a quoted field is not seen as quoted, '
         '"Smith, John" is split at its comma (a ragged row) and values keep a leading space'

@@ -38,10 +38,11 @@ def detect_header(rows: list[list[str]]) -> bool:
 
     Each column votes: a text value above a column of numbers, dates or booleans is a name
     (+2); a value of the same type as the column below is data (-1), except a year above
-    numbers that are not years (+1, a pivoted table); above a text column, a
-    value that repeats below is data (-1) and a value of another shape than codes that all
-    share one shape is a name (+1). Without a decisive vote the first row is a header when
-    its values are all non-empty, distinct and untyped text.
+    numbers that are not years (+1, a pivoted table); above a text column, a value that
+    repeats below is data (-1), and a value of another shape than values that all share one
+    shape (codes such as "US", "FR") is a name (+1). Null markers (NA, null, -, ...) and
+    blank names do not vote. Without a decisive vote the first row is a header when its
+    values are all non-empty, distinct and untyped text.
     """
     rows = [row for row in rows if any(value.strip() for value in row)]
     if not rows:

@@ -345,7 +345,10 @@ def confirm(
                 on_progress(rows, offset)
     except SourceError as exc:
         problems.fatal(exc)
-        if not options.encoding and "cannot be decoded as utf-8" in exc.reason:
+        sample_was_clean = not inspection.get("complete") and not any(
+            problem["severity"] == "error" for problem in inspection.get("problems", [])
+        )
+        if not options.encoding and sample_was_clean and "cannot be decoded as utf-8" in exc.reason:
             problems.add(
                 exc.line,
                 "the start of the file looked like UTF-8 but this line is not: the file may be in a "
