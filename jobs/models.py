@@ -31,6 +31,9 @@ class Upload(models.Model):
     # The full confirmation pass over the whole file, run by the worker for large files.
     scan_status = models.CharField(max_length=20, choices=ScanStatus.choices, blank=True, default="")
     scan_progress = models.FloatField(default=0.0)
+    # Which inspection the queued/running pass belongs to: a pass for superseded options never
+    # overwrites the result of a newer one.
+    scan_token = models.CharField(max_length=32, blank=True, default="", editable=False)
     # Sparse index of record positions, so a preview page anywhere in the file is a seek away.
     row_index = models.JSONField(null=True, blank=True, editable=False)
 

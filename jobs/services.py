@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -193,6 +194,7 @@ def job_delete(*, job: Job) -> None:
 # Files up to this size are confirmed in full while the user waits; larger ones by the worker.
 SYNC_CONFIRM_BYTES = 16 * 1024 * 1024
 PREVIEW_MAX_PAGE_SIZE = 500
+PREVIEW_WITHOUT_INDEX = 10_000  # rows a preview may read from the start before the file is indexed
 
 
 def _inspect_options(data: dict) -> dict:
@@ -206,12 +208,29 @@ def _inspect_options(data: dict) -> dict:
     unknown = sorted(set(data) - set(InspectOptions.__dataclass_fields__))
     if unknown:
         raise ValidationError({"options": [f"Unknown option(s): {', '.join(unknown)}."]})
-    options = InspectOptions.from_json(data)
     errors: dict[str, list[str]] = {}
+    for name in ("encoding", "delimiter", "quotechar", "escapechar"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            errors[name] = ["A string."]
+    if data.get("header") is not None and not isinstance(data["header"], bool):
+        errors["header"] = ["true, false, or null to detect it."]
+    markers = data.get("null_markers")
+    if markers is not None and not (isinstance(markers, list) and all(isinstance(m, str) for m in markers)):
+        errors["null_markers"] = ['A list of strings, e.g. ["", "NULL", "NA"].']
+    if data.get("column_types") is not None and not isinstance(data["column_types"], dict):
+        errors["column_types"] = ["An object of column name: type."]
+    if errors:
+        raise ValidationError(errors)
+    options = InspectOptions.from_json({key: value for key, value in data.items() if value is not None})
     if options.encoding:
         try:
-            codecs.lookup(options.encoding)
+            usable = codecs.lookup(options.encoding)._is_text_encoding and options.encoding.lower() not in {
+                "idna",
+                "punycode",
+            }
         except LookupError:
+            usable = False
+        if not usable:
             errors["encoding"] = [f"Unknown encoding {options.encoding!r}; e.g. utf-8, cp1252, latin-1, utf-16."]
     if options.delimiter and len(options.delimiter) != 1 and options.delimiter not in ("\\t", "tab"):
         errors["delimiter"] = ["A delimiter is one character (or \\t for tab)."]
@@ -219,16 +238,11 @@ def _inspect_options(data: dict) -> dict:
         value = getattr(options, name)
         if value is not None and len(value) > 1:
             errors[name] = ["One character, or empty for none."]
-    if options.null_markers is not None and not all(isinstance(m, str) for m in options.null_markers):
-        errors["null_markers"] = ['A list of strings, e.g. ["", "NULL", "NA"].']
-    if not isinstance(options.column_types, dict):
-        errors["column_types"] = ["An object of column name: type."]
-    else:
-        for column, type_name in options.column_types.items():
-            try:
-                parse_type(str(type_name))
-            except ValueError as exc:
-                errors.setdefault("column_types", []).append(f"{column}: {exc}")
+    for column, type_name in options.column_types.items():
+        try:
+            parse_type(str(type_name))
+        except ValueError as exc:
+            errors.setdefault("column_types", []).append(f"{column}: {exc}")
     if errors:
         raise ValidationError(errors)
     return options.to_json()
@@ -256,24 +270,32 @@ def upload_inspect(*, upload: Upload, options: dict | None = None) -> dict:
     upload.row_index = row_index
     upload.scan_status = ScanStatus.QUEUED if needs_full_pass else ScanStatus.DONE
     upload.scan_progress = 0.0 if needs_full_pass else 1.0
-    upload.save(update_fields=["inspection", "inspection_options", "row_index", "scan_status", "scan_progress"])
+    upload.scan_token = uuid.uuid4().hex
+    upload.save(
+        update_fields=["inspection", "inspection_options", "row_index", "scan_status", "scan_progress", "scan_token"]
+    )
     if needs_full_pass:
         from jobs.tasks import confirm_upload
 
-        transaction.on_commit(lambda: confirm_upload.delay(upload.pk))
+        token = upload.scan_token
+        transaction.on_commit(lambda: confirm_upload.delay(upload.pk, token))
     return inspection
 
 
-def upload_confirm(*, upload_id: int) -> None:
-    """The worker's full pass over a large upload (claimed once; a duplicate delivery does nothing)."""
+def upload_confirm(*, upload_id: int, token: str) -> None:
+    """The worker's full pass over a large upload (claimed once; a duplicate delivery does nothing).
+
+    `token` names the inspection it confirms: if the user re-inspected since, nothing is written.
+    """
     from jobs.inspection.scan import InspectOptions, confirm
 
-    if not Upload.objects.filter(pk=upload_id, scan_status=ScanStatus.QUEUED).update(scan_status=ScanStatus.RUNNING):
+    mine = Upload.objects.filter(pk=upload_id, scan_token=token)
+    if not mine.filter(scan_status=ScanStatus.QUEUED).update(scan_status=ScanStatus.RUNNING):
         return
     upload = Upload.objects.get(pk=upload_id)
 
     def on_progress(rows: int, offset: int) -> None:
-        Upload.objects.filter(pk=upload_id).update(scan_progress=min(offset / max(upload.size, 1), 0.99))
+        mine.update(scan_progress=min(offset / max(upload.size, 1), 0.99))
 
     try:
         with upload.file.storage.open(upload.file.name, "rb") as stream:
@@ -284,10 +306,9 @@ def upload_confirm(*, upload_id: int) -> None:
                 on_progress=on_progress,
             )
     except Exception:
-        Upload.objects.filter(pk=upload_id).update(scan_status=ScanStatus.FAILED)
+        mine.update(scan_status=ScanStatus.FAILED)
         raise
-    # Only if nobody re-inspected with other options meanwhile (that queued a new pass).
-    Upload.objects.filter(pk=upload_id, scan_status=ScanStatus.RUNNING).update(
+    mine.filter(scan_status=ScanStatus.RUNNING).update(
         inspection=inspection, row_index=row_index, scan_status=ScanStatus.DONE, scan_progress=1.0
     )
 
@@ -303,6 +324,15 @@ def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dic
     if "columns" not in inspection:
         return {"page": page, "page_size": page_size, "rows": [], "row_count": 0, "has_next": False}
     first = (page - 1) * page_size
+    row_count = inspection.get("row_count")
+    if row_count is not None and first >= row_count:
+        return {"page": page, "page_size": page_size, "rows": [], "row_count": row_count, "has_next": False}
+    if upload.row_index is None and first + page_size > PREVIEW_WITHOUT_INDEX:
+        # Until the full pass has indexed the file, a far page would mean reading up to it here.
+        raise ValidationError(
+            f"Rows past {PREVIEW_WITHOUT_INDEX:,} can be previewed once the full pass over the file is done "
+            f"(now {upload.get_scan_status_display().lower() or 'not started'}, {upload.scan_progress:.0%})."
+        )
     index = RowIndex.from_json(upload.row_index) if upload.row_index else None
     with upload.file.storage.open(upload.file.name, "rb") as stream:
         records = read_page(
@@ -313,7 +343,6 @@ def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dic
             header=inspection["header"],
             **reader_options(inspection),
         )
-    row_count = inspection.get("row_count")
     return {
         "page": page,
         "page_size": page_size,

@@ -6,5 +6,5 @@ from jobs import services
 
 
 @shared_task(name="jobs.tasks.confirm_upload")
-def confirm_upload(upload_id: int) -> None:
-    services.upload_confirm(upload_id=upload_id)
+def confirm_upload(upload_id: int, token: str) -> None:
+    services.upload_confirm(upload_id=upload_id, token=token)

@@ -167,3 +167,60 @@ def test_a_non_utf8_byte_past_the_sample_is_found_by_the_full_pass_with_advice(a
     assert 'choose it ({"encoding": "cp1252"})' in inspection["problems"][1]["reason"]
     fixed = client.post(f"/api/uploads/{upload_id}/inspection/", {"encoding": "cp1252"}, format="json").json()
     assert fixed["loadable"] is True and fixed["row_count"] == 40_001
+
+
+@pytest.mark.django_db
+def test_option_values_of_the_wrong_kind_are_400_not_500(alice):
+    client = client_for(alice)
+    upload_id = upload(client, ORDERS.encode())
+
+    for body, field in [
+        ({"delimiter": 5}, "delimiter"),
+        ({"encoding": 5}, "encoding"),
+        ({"encoding": "rot13"}, "encoding"),
+        ({"encoding": "idna"}, "encoding"),
+        ({"header": "false"}, "header"),
+        ({"null_markers": "NA"}, "null_markers"),
+        ({"column_types": ["x"]}, "column_types"),
+    ]:
+        response = client.post(f"/api/uploads/{upload_id}/inspection/", body, format="json")
+        assert response.status_code == 400, body
+        assert field in response.json(), body
+
+
+@pytest.mark.django_db
+def test_no_null_markers_and_no_quote_character_are_choices_that_stick(alice):
+    client = client_for(alice)
+    upload_id = upload(client, b'id,name\n1,""\n2,NULL\n')
+
+    result = client.post(
+        f"/api/uploads/{upload_id}/inspection/", {"null_markers": [], "quotechar": ""}, format="json"
+    ).json()
+
+    assert result["options"] == {"null_markers": [], "quotechar": ""}
+    assert result["null_markers"] == []
+    assert result["dialect"]["quotechar"] == ""
+    assert result["preview"]["rows"][0]["fields"] == ["1", '""']  # quotes are data now
+    assert result["columns"][1]["null_count"] == 0
+
+
+@pytest.mark.django_db
+def test_far_pages_wait_for_the_index_and_a_stale_pass_writes_nothing(alice, monkeypatch):
+    monkeypatch.setattr(services, "SYNC_CONFIRM_BYTES", 1000)
+    client = client_for(alice)
+    body = "id\n" + "".join(f"{i}\n" for i in range(1, 30_001))
+    upload_id = upload(client, body.encode(), "big.csv")
+    client.get(f"/api/uploads/{upload_id}/inspection/")  # queued; no worker runs in this test
+    first_token = Upload.objects.get(pk=upload_id).scan_token
+
+    far = client.get(f"/api/uploads/{upload_id}/preview/?page=200&page_size=100")
+    near = client.get(f"/api/uploads/{upload_id}/preview/?page=2&page_size=100")
+    client.post(f"/api/uploads/{upload_id}/inspection/", {"header": True}, format="json")  # a newer pass
+    services.upload_confirm(upload_id=upload_id, token=first_token)  # the old pass arrives late
+
+    assert far.status_code == 400
+    assert "once the full pass over the file is done (now queued, 0%)" in far.json()["detail"][0]
+    assert near.json()["rows"][0] == {"line": 102, "fields": ["101"]}
+    current = Upload.objects.get(pk=upload_id)
+    assert current.scan_status == "queued" and current.scan_token != first_token
+    assert current.inspection["confirmed"] is False  # the stale pass wrote nothing

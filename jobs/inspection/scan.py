@@ -59,7 +59,18 @@ class InspectOptions:
         return cls(**{key: value for key, value in (data or {}).items() if key in known})
 
     def to_json(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value not in ("", None, {}, [])}
+        """Only what the user set. An empty quotechar/escapechar ("none") or an empty list of
+        null markers ("no markers at all") is a choice and is kept; "" encoding/delimiter means detect."""
+        kept = {}
+        for key, value in asdict(self).items():
+            if (
+                value is None
+                or (key in ("encoding", "delimiter") and value == "")
+                or (key == "column_types" and not value)
+            ):
+                continue
+            kept[key] = value
+        return kept
 
 
 def _encoding(sample: bytes, options: InspectOptions) -> EncodingGuess:
@@ -258,11 +269,13 @@ def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | Non
     problems = _Problems()
     records = []
     stream.seek(0)
+    stopped_early = False  # more records follow than the sample holds
     try:
         for record in iter_records(stream, **reader_options(result)):
-            records.append(record)
             if len(records) > SAMPLE_RECORDS:
+                stopped_early = True
                 break
+            records.append(record)
     except SourceError as exc:
         problems.fatal(exc)
     if not records:
@@ -287,6 +300,7 @@ def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | Non
         columns=columns.describe(originals),
         sampled_rows=min(len(data), SAMPLE_RECORDS),
         confirmed=complete
+        and not stopped_early
         and len(data) <= SAMPLE_RECORDS
         and not any(p["severity"] == "error" for p in problems.items),
         preview={"first_row": 0, "rows": [{"line": r.line, "fields": r.fields} for r in data[:PREVIEW_ROWS]]},
