@@ -61,8 +61,9 @@ def database_problem(url: str) -> str | None:
         try:
             psycopg.connect(url.replace("postgis://", "postgresql://", 1), connect_timeout=5).close()
         except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            reason = first.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+            from credentials.connectors.postgresql import connection_reason
+
+            reason, _retryable = connection_reason(str(exc))
     if reason is None:
         return None
     return f"Cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {reason}."

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from jobs import services
 from jobs.models import ColumnMapping, Job, Upload
-from runs.models import RunStatus, RunTrigger
+from runs.models import RunTrigger
 from runs.services import run_create
 
 
@@ -22,7 +22,7 @@ class UploadAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # An upload a job loads from is not deletable (upload_delete says why in the API).
-        return super().has_delete_permission(request, obj) and not (obj and obj.jobs.exists())
+        return super().has_delete_permission(request, obj) and not (obj and services.upload_in_use_by(obj))
 
     def delete_model(self, request, obj):
         services.upload_delete(upload=obj)
@@ -101,7 +101,7 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Not while a run is queued or running (job_delete says why in the API).
-        busy = obj is not None and obj.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).exists()
+        busy = obj is not None and services.job_active_run_id(obj) is not None
         return super().has_delete_permission(request, obj) and not busy
 
     def delete_model(self, request, obj):

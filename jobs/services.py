@@ -67,9 +67,21 @@ def upload_store(*, file: UploadedFile, user) -> Upload:
     return upload
 
 
+def upload_in_use_by(upload: Upload) -> list[str]:
+    """Names of the jobs that load from this upload (it cannot be deleted while there are any)."""
+    return sorted(upload.jobs.values_list("name", flat=True))
+
+
+def job_active_run_id(job: Job) -> int | None:
+    """A queued or running run of the job, if any (the job cannot be deleted meanwhile)."""
+    from runs.models import RunStatus
+
+    return job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).values_list("pk", flat=True).first()
+
+
 def upload_delete(*, upload: Upload) -> None:
     """Delete an upload and its file, unless a job still loads from it."""
-    jobs = sorted(upload.jobs.values_list("name", flat=True))
+    jobs = upload_in_use_by(upload)
     if jobs:
         raise ValidationError(
             f"Upload {upload.original_name!r} is the source of job(s) {', '.join(jobs)}; "
@@ -183,9 +195,7 @@ def job_update(*, job: Job, mappings: list[dict[str, Any]] | None = None, **fiel
 
 def job_delete(*, job: Job) -> None:
     """Delete a job and its run history, unless a run of it is queued or running."""
-    from runs.models import RunStatus
-
-    active = job.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).values_list("pk", flat=True).first()
+    active = job_active_run_id(job)
     if active is not None:
         raise ValidationError(f"Job {job.name!r} has a run in progress (run {active}); wait for it to finish first.")
     job.delete()

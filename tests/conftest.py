@@ -120,6 +120,15 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         process.wait()
 
 
+def wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_for_run(run_id: int, timeout: float = 60.0):
     from runs.models import FINISHED_STATUSES, JobRun
 

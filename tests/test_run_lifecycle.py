@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,19 +11,10 @@ from django.utils import timezone
 from runs.models import JobRun, RunEvent, RunStatus
 from runs.services import run_claim, run_create, runs_reap_stale
 from runs.tasks import execute_run, reap_stale_runs
-from tests.conftest import wait_for_run
+from tests.conftest import wait_for_run, wait_until
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_same_run_delivered_three_times_executes_once(alice, dest, celery_worker):

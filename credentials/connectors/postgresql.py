@@ -61,7 +61,7 @@ class PostgresConnector:
         try:
             return psycopg.connect(**self._connect_kwargs())
         except psycopg.OperationalError as exc:
-            reason, retryable = _connection_reason(str(exc))
+            reason, retryable = connection_reason(str(exc))
             raise ConnectorError(
                 self.params.scrub(
                     f"Cannot connect to {self.label} at {self.where} (database {self.params.database!r}): {reason}"
@@ -226,7 +226,8 @@ class PostgresConnector:
         )
 
 
-def _connection_reason(text: str) -> tuple[str, bool]:
+def connection_reason(text: str) -> tuple[str, bool]:
+    """The reason in a libpq connection error, and whether trying again may help."""
     first = text.strip().splitlines()[0] if text.strip() else "unknown error"
     reason = first.rsplit(" failed: ", 1)[-1]
     reason = re.sub(r"^(FATAL|ERROR):\s+", "", reason).strip()

@@ -40,41 +40,17 @@ _Span = tuple[int, list[int]]
 Row = tuple[int, int, list[str]]  # line, offset, fields: a Record's fields without building one
 
 
-def iter_records(
-    stream: BinaryIO,
-    *,
-    encoding: str,
-    delimiter: str = ",",
-    quotechar: str = '"',
-    doublequote: bool = True,
-    escapechar: str = "",
-    bom_length: int = 0,
-    start_offset: int | None = None,
-    start_line: int = 1,
-    field_size_limit: int = DEFAULT_FIELD_SIZE_LIMIT,
-) -> Iterator[Record]:
+def iter_records(stream: BinaryIO, **options) -> Iterator[Record]:
     """Records of a CSV file, each with the line (1-based) and byte offset it starts at.
 
-    `encoding` is a codec without BOM handling ("utf-8", "utf-16-le", "cp1252", ...); the
-    first bom_length bytes of the file are skipped. With start_offset (a Record's offset)
-    reading starts there and lines are counted from start_line. Blank lines are not records.
-    Raises SourceError, with the line, for bytes the encoding cannot decode, a NUL byte, a
-    quote left open at the end of the file, a field longer than field_size_limit characters,
-    and characters after a closing quote.
+    Takes iter_rows' options. `encoding` is a codec without BOM handling ("utf-8",
+    "utf-16-le", "cp1252", ...); the first bom_length bytes of the file are skipped. With
+    start_offset (a Record's offset) reading starts there and lines are counted from
+    start_line. Blank lines are not records. Raises SourceError, with the line, for bytes the
+    encoding cannot decode, a NUL byte, a quote left open at the end of the file, a field
+    longer than field_size_limit characters, and characters after a closing quote.
     """
-    rows = iter_rows(
-        stream,
-        encoding=encoding,
-        delimiter=delimiter,
-        quotechar=quotechar,
-        doublequote=doublequote,
-        escapechar=escapechar,
-        bom_length=bom_length,
-        start_offset=start_offset,
-        start_line=start_line,
-        field_size_limit=field_size_limit,
-    )
-    return starmap(Record, rows)
+    return starmap(Record, iter_rows(stream, **options))
 
 
 def iter_rows(
