@@ -63,7 +63,18 @@ class ColumnMappingInline(admin.TabularInline):
     model = ColumnMapping
     formset = MappingFormSet
     extra = 0
-    fields = ["position", "source_column", "destination_column", "destination_type", "transform", "default", "nullable"]
+    fields = [
+        "position",
+        "source_column",
+        "destination_column",
+        "destination_type",
+        "transform",
+        "transform_args",
+        "expression",
+        "format",
+        "default",
+        "nullable",
+    ]
     ordering = ["position"]
 
 
@@ -74,7 +85,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["name", "table", "schema", "owner__username", "destination__name"]
     raw_id_fields = ["source"]
     inlines = [ColumnMappingInline]
-    actions = ["run_now"]
+    actions = ["run_now", "dry_run"]
 
     def save_model(self, request, obj, form, change):
         pass  # saved with its mappings, through the service, in save_related()
@@ -85,11 +96,15 @@ class JobAdmin(admin.ModelAdmin):
             (f for f in formsets[0].forms if f.cleaned_data and not f.cleaned_data.get("DELETE")),
             key=lambda f: f.cleaned_data.get("position") or 0,
         )
-        mappings = [{name: f.cleaned_data.get(name) for name in services.MAPPING_FIELDS} for f in forms_in_order]
+        mappings = [
+            {name: f.cleaned_data[name] for name in services.MAPPING_FIELDS if name in f.cleaned_data}
+            for f in forms_in_order
+        ]
         for mapping in mappings:
-            mapping["default"] = mapping["default"] or None
-            mapping["transform"] = mapping["transform"] or ""
-            mapping["expression"] = mapping["expression"] or ""
+            mapping["default"] = mapping.get("default") or None
+            for name in ("transform", "expression", "format"):
+                if name in mapping:
+                    mapping[name] = mapping[name] or ""
         fields = {name: form.cleaned_data[name] for name in services.JOB_FIELDS if name in form.cleaned_data}
         if change:
             services.job_update(job=form.instance, mappings=mappings, **fields)
@@ -117,10 +132,18 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run now")
     def run_now(self, request, queryset):
+        self._queue(request, queryset, dry_run=False)
+
+    @admin.action(description="Dry run (read, transform and check; write nothing)")
+    def dry_run(self, request, queryset):
+        self._queue(request, queryset, dry_run=True)
+
+    def _queue(self, request, queryset, *, dry_run: bool) -> None:
         for job in queryset:
             try:
-                run = run_create(job=job, trigger=RunTrigger.MANUAL, user=request.user)
+                run = run_create(job=job, trigger=RunTrigger.MANUAL, user=request.user, dry_run=dry_run)
             except ValidationError as exc:
                 self.message_user(request, f"{job.name}: {'; '.join(exc.messages)}", messages.ERROR)
             else:
-                self.message_user(request, f"{job.name}: run {run.pk} queued.", messages.SUCCESS)
+                kind = "dry run" if dry_run else "run"
+                self.message_user(request, f"{job.name}: {kind} {run.pk} queued.", messages.SUCCESS)

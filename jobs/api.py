@@ -157,6 +157,8 @@ class JobSerializer(serializers.ModelSerializer):
             "create_table",
             "load_strategy",
             "upsert_keys",
+            "max_rejected_rows",
+            "max_rejected_ratio",
             "mappings",
             "created_at",
             "updated_at",
@@ -167,6 +169,10 @@ class JobSerializer(serializers.ModelSerializer):
 
     def update(self, instance, validated_data):
         return services.job_update(job=instance, **validated_data)
+
+
+class RunRequestSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=False, help_text="Read, transform and check; write nothing.")
 
 
 class JobViewSet(viewsets.ModelViewSet):
@@ -181,9 +187,20 @@ class JobViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.job_delete(job=instance)
 
-    @extend_schema(request=None, responses={202: RunSerializer})
+    @extend_schema(request=RunRequestSerializer, responses={202: RunSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        """Queue a run of this job; follow it at /api/runs/{id}/."""
-        run = run_create(job=self.get_object(), trigger=RunTrigger.API, user=request.user)
+        """Queue a run of this job; follow it at /api/runs/{id}/ (or over the websocket).
+
+        With {"dry_run": true} the run reads and transforms the whole file and checks the
+        destination table, but writes nothing: counts, the first rejects and sample rows.
+        """
+        options = RunRequestSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        run = run_create(
+            job=self.get_object(),
+            trigger=RunTrigger.API,
+            user=request.user,
+            dry_run=options.validated_data["dry_run"],
+        )
         return Response(RunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

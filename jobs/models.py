@@ -64,6 +64,20 @@ class Job(models.Model):
     )
     load_strategy = models.CharField(max_length=20, choices=LoadStrategy.choices, default=LoadStrategy.INSERT)
     upsert_keys = models.JSONField(default=list, blank=True, help_text="Destination columns that identify a row.")
+    # The error budget. Rows that fail a conversion are rejected (kept, with their line, for
+    # download) while both limits hold; past either one the run fails and nothing is written.
+    max_rejected_rows = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        default=0,
+        help_text="Most rows that may be rejected before the run fails (0: none; empty: no count limit).",
+    )
+    max_rejected_ratio = models.FloatField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Largest share of the rows read (0 to 1) that may be rejected (empty: no ratio limit).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,6 +102,10 @@ class Transform(models.TextChoices):
     LTRIM = "ltrim", "LTRIM"
     RTRIM = "rtrim", "RTRIM"
     TITLE = "title", "Title Case"
+    REPLACE = "replace", "REPLACE(from, to)"
+    SUBSTRING = "substring", "SUBSTRING(start, length)"
+    REGEX_EXTRACT = "regex_extract", "Regex extract"
+    NULLIF_EMPTY = "nullif_empty", "NULL if blank"
 
 
 class ColumnMapping(models.Model):
@@ -97,6 +115,14 @@ class ColumnMapping(models.Model):
     destination_column = models.CharField(max_length=63)
     destination_type = models.CharField(max_length=40, default="text", help_text="e.g. text, integer, numeric(12,2)")
     transform = models.CharField(max_length=20, choices=Transform.choices, blank=True, default="")
+    # The transform's arguments: {"from": ..., "to": ...} for replace, {"start": 1, "length": 3}
+    # for substring, {"pattern": ..., "group": 1} for regex_extract.
+    transform_args = models.JSONField(default=dict, blank=True)
+    # Dates and timestamps: a strptime format ("%d/%m/%Y"); empty reads ISO 8601.
+    format = models.CharField(max_length=100, blank=True, default="")
+    # Booleans: the words read as true and false (case-insensitive); empty lists use the defaults.
+    true_words = models.JSONField(default=list, blank=True)
+    false_words = models.JSONField(default=list, blank=True)
     expression = models.TextField(blank=True, default="", help_text="Calculated column expression.")
     default = models.CharField(max_length=1000, null=True, blank=True, help_text="Used when the value is empty.")
     nullable = models.BooleanField(default=True)

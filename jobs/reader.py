@@ -22,6 +22,11 @@ class CsvSource:
     aliases: list[str] = field(default_factory=list)  # normalised names, accepted as well
     null_markers: tuple[str, ...] = ("",)
     _offset: list[int] = field(default_factory=lambda: [0])
+    _on_ragged: list = field(default_factory=lambda: [None])
+
+    def on_ragged(self, handler) -> None:
+        """Call handler(SourceError) for a record with the wrong number of fields, instead of raising."""
+        self._on_ragged[0] = handler
 
     @property
     def bytes_read(self) -> int:
@@ -45,6 +50,7 @@ def open_source(
     """
     rows = iter_rows(stream, **reader_options)
     offset = [0]
+    on_ragged = [None]
     if header:
         first = next(rows, None)
         if first is None:
@@ -58,10 +64,11 @@ def open_source(
         rows = _chain_first(first, rows)
     return CsvSource(
         header=list(names),
-        records=_checked(rows, len(names), reader_options.get("delimiter", ","), offset),
+        records=_checked(rows, len(names), reader_options.get("delimiter", ","), offset, on_ragged),
         aliases=list(aliases or []),
         null_markers=tuple(null_markers),
         _offset=offset,
+        _on_ragged=on_ragged,
     )
 
 
@@ -80,13 +87,17 @@ def _chain_first(first, rows):
     yield from rows
 
 
-def _checked(rows, width: int, delimiter: str, offset: list[int]) -> Iterator[tuple[int, list[str]]]:
+def _checked(rows, width: int, delimiter: str, offset: list[int], on_ragged: list) -> Iterator[tuple[int, list[str]]]:
     for line, position, fields in rows:
+        offset[0] = position
         if len(fields) != width:
-            raise SourceError(
+            error = SourceError(
                 f"expected {width} fields as in the header, found {len(fields)}",
                 line=line,
                 value=delimiter.join(fields),
             )
-        offset[0] = position
+            if on_ragged[0] is None:
+                raise error
+            on_ragged[0](error)  # the load rejects the row (error budget) and reading goes on
+            continue
         yield line, fields

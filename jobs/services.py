@@ -17,15 +17,30 @@ from jobs.coltypes import parse_type
 from jobs.models import ColumnMapping, Job, LoadStrategy, ScanStatus, Upload
 from jobs.transform import ColumnSpec, validate_columns
 
-JOB_FIELDS = ("name", "source", "destination", "schema", "table", "create_table", "load_strategy", "upsert_keys")
+JOB_FIELDS = (
+    "name",
+    "source",
+    "destination",
+    "schema",
+    "table",
+    "create_table",
+    "load_strategy",
+    "upsert_keys",
+    "max_rejected_rows",
+    "max_rejected_ratio",
+)
 MAPPING_FIELDS = (
     "source_column",
     "destination_column",
     "destination_type",
     "transform",
+    "transform_args",
     "expression",
     "default",
     "nullable",
+    "format",
+    "true_words",
+    "false_words",
 )
 
 
@@ -100,9 +115,13 @@ def column_specs(mappings) -> list[ColumnSpec]:
             destination_type=m.destination_type,
             source_column=m.source_column,
             transform=m.transform,
+            transform_args=dict(m.transform_args or {}),
             expression=m.expression,
             default=m.default,
             nullable=m.nullable,
+            format=m.format,
+            true_words=tuple(m.true_words or ()),
+            false_words=tuple(m.false_words or ()),
         )
         for m in mappings
     ]
@@ -128,8 +147,10 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
         connector = CONNECTORS[job.destination.kind]
         if not connector.supports_load:
             add("destination", f"Loading into {connector.label} is not available yet; choose a PostgreSQL destination.")
-    if job.load_strategy != LoadStrategy.INSERT:
-        add("load_strategy", f"The {job.load_strategy} strategy is not available yet; use INSERT.")
+    if job.load_strategy == LoadStrategy.UPSERT and not job.upsert_keys:
+        add("upsert_keys", "An UPSERT needs its key columns: the destination columns that identify a row.")
+    if job.max_rejected_ratio is not None and not 0 <= job.max_rejected_ratio <= 1:
+        add("max_rejected_ratio", "A share of the rows read, from 0 to 1 (0.01 is 1%).")
     for problem in validate_columns(column_specs(mappings)):
         add("mappings", problem[:1].upper() + problem[1:] + ".")
     destination_columns = {m.destination_column for m in mappings}
@@ -156,6 +177,9 @@ def _build_mappings(job: Job, mappings: list[dict[str, Any]]) -> list[ColumnMapp
         if unknown:
             raise ValidationError({"mappings": [f"Unknown mapping field(s): {', '.join(sorted(unknown))}."]})
         values = {field: data[field] for field in MAPPING_FIELDS if field in data}
+        for name, empty in (("transform_args", {}), ("true_words", []), ("false_words", []), ("format", "")):
+            if name in values and values[name] is None:  # a blank admin field, or null in the API
+                values[name] = empty
         built.append(ColumnMapping(job=job, position=position, **values))
     return built
 

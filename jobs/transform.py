@@ -6,7 +6,7 @@ Plain Python, no models: services turn ColumnMapping rows into ColumnSpec values
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobs.coltypes import ColumnType, ConversionError, parse_type
 from jobs.errors import SourceError
@@ -28,9 +28,13 @@ class ColumnSpec:
     destination_type: str = "text"
     source_column: str = ""
     transform: str = ""
+    transform_args: dict = field(default_factory=dict)
     expression: str = ""
     default: str | None = None
     nullable: bool = True
+    format: str = ""  # date/timestamp strptime format; "" reads ISO 8601
+    true_words: tuple[str, ...] = ()  # booleans; () uses the defaults
+    false_words: tuple[str, ...] = ()
 
     @property
     def column_type(self) -> ColumnType:

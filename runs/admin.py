@@ -1,6 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from runs.models import JobRun, RunEvent
+from runs.api import rejects_csv_response
+from runs.models import JobRun, RejectedRow, RunEvent
+from runs.services import run_cancel
 
 
 class RunEventInline(admin.TabularInline):
@@ -15,9 +21,27 @@ class RunEventInline(admin.TabularInline):
         return False
 
 
+class RejectedRowInline(admin.TabularInline):
+    model = RejectedRow
+    extra = 0
+    can_delete = False
+    fields = ["line", "column", "value", "reason", "raw"]
+    readonly_fields = fields
+    max_num = 0
+    verbose_name_plural = "Rejected rows (the first 100 here; download them all from the link above)"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        first = queryset.order_by("run", "line", "id").values_list("pk", flat=True)[:100]
+        return queryset.filter(pk__in=list(first))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
-    """Run data is a record of what happened: read-only."""
+    """Run data is a record of what happened: read-only, but a run can be cancelled."""
 
     list_display = [
         "id",
@@ -34,8 +58,38 @@ class JobRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "trigger", "created_at", "job__owner"]
     search_fields = ["job__name", "error_message", "celery_task_id", "triggered_by__username"]
     date_hierarchy = "created_at"
-    inlines = [RunEventInline]
-    readonly_fields = [field.name for field in JobRun._meta.fields] + ["duration"]
+    inlines = [RunEventInline, RejectedRowInline]
+    readonly_fields = [field.name for field in JobRun._meta.fields] + ["duration", "rejects_download"]
+    actions = ["cancel_runs"]
+
+    def get_urls(self):
+        download = path(
+            "<int:run_id>/rejects.csv",
+            self.admin_site.admin_view(self.download_rejects),
+            name="runs_jobrun_rejects",
+        )
+        return [download, *super().get_urls()]
+
+    def download_rejects(self, request, run_id: int):
+        run = get_object_or_404(self.get_queryset(request), pk=run_id)
+        return rejects_csv_response(run)
+
+    @admin.display(description="Rejected rows")
+    def rejects_download(self, obj):
+        if not obj.pk or not obj.rows_rejected:
+            return "none"
+        url = reverse("admin:runs_jobrun_rejects", args=[obj.pk])
+        return format_html('<a href="{}">Download {} rejected rows (CSV)</a>', url, obj.rows_rejected)
+
+    @admin.action(description="Cancel (queued or running)")
+    def cancel_runs(self, request, queryset):
+        for run in queryset:
+            try:
+                run_cancel(run=run, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.WARNING)
+            else:
+                self.message_user(request, f"Run {run.pk}: cancel requested.", messages.SUCCESS)
 
     def has_add_permission(self, request):
         return False

@@ -1,9 +1,20 @@
+import csv
+
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from runs.models import JobRun, RunEvent, RunStatus
+from runs.models import JobRun, RejectedRow, RunEvent, RunStatus
+from runs.services import run_cancel
+
+
+class RejectedRowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RejectedRow
+        fields = ["line", "column", "value", "reason", "raw"]
 
 
 class RunEventSerializer(serializers.ModelSerializer):
@@ -30,11 +41,17 @@ class RunSerializer(serializers.ModelSerializer):
             "rows_read",
             "rows_written",
             "rows_rejected",
+            "rows_inserted",
+            "rows_updated",
+            "rows_unchanged",
+            "dry_run",
+            "sample",
             "progress",
             "created_at",
             "started_at",
             "finished_at",
             "heartbeat_at",
+            "cancel_requested_at",
             "error_message",
             "error_line",
             "error_column",
@@ -82,3 +99,44 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         events = self.get_object().events.all()
         page = self.paginate_queryset(events)
         return self.get_paginated_response(RunEventSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={200: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop a queued or running run; a running load rolls back and ends CANCELLED within seconds."""
+        run = run_cancel(run=self.get_object(), user=request.user)
+        return Response(RunSerializer(run, context={"request": request}).data)
+
+    @extend_schema(responses=RejectedRowSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def rejects(self, request, pk=None):
+        """Rows the load refused, in file order, with line, column, value and reason."""
+        rejects = self.get_object().rejects.all()
+        page = self.paginate_queryset(rejects)
+        return self.get_paginated_response(RejectedRowSerializer(page, many=True).data)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The rejects as CSV.")})
+    @action(detail=True, methods=["get"], url_path="rejects/download")
+    def rejects_csv(self, request, pk=None):
+        """The rejects as a CSV file (line, column, value, reason, raw row), streamed."""
+        run = self.get_object()
+        return rejects_csv_response(run)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def rejects_csv_response(run: JobRun) -> StreamingHttpResponse:
+    """Shared by the API and the admin."""
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["line", "column", "value", "reason", "raw"])
+        for reject in run.rejects.iterator(chunk_size=2000):
+            yield writer.writerow([reject.line, reject.column, reject.value, reject.reason, reject.raw])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-rejects.csv"'
+    return response

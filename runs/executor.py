@@ -6,12 +6,15 @@ connector) never sees a model. Counters and heartbeats are written with narrow U
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -25,10 +28,10 @@ from jobs.errors import SourceError
 from jobs.inspection.scan import describe_reading, reader_options
 from jobs.reader import open_source
 from jobs.services import column_specs, upload_inspect
-from jobs.transform import MappingError, compile_transform, transformed
-from runs.events import publish, run_log
-from runs.models import JobRun, RunStatus
-from runs.services import RunAbandoned, run_commit_gate, run_finish
+from jobs.transform import MappingError, compile_transform
+from runs.events import printable, publish, run_log
+from runs.models import JobRun, RejectedRow, RunStatus
+from runs.services import RunAbandoned, run_cancel_requested, run_commit_gate, run_finish
 
 logger = logging.getLogger("etlportal.runs")
 
@@ -37,21 +40,56 @@ PROGRESS_EVERY_SECONDS = 1.0
 LOG_EVERY_SECONDS = 5.0
 
 
-class Heartbeat(threading.Thread):
-    """Proves the worker is alive while a long statement runs, so the reaper leaves the run alone."""
+CANCEL_POLL_SECONDS = 1.0  # how often the watcher looks for a cancel request
+SAMPLE_ROWS = 20  # output rows a dry run keeps
+DRY_RUN_REJECTS_KEPT = 1000  # a dry run keeps this many rejects (a real run keeps every one within budget)
+REJECT_BATCH = 500
+
+
+class RunCancelled(Exception):
+    """Someone asked the run to stop; the load rolls back."""
+
+
+class Watcher(threading.Thread):
+    """Beats the run's heartbeat and watches for a cancel request while the load runs.
+
+    The heartbeat proves the worker is alive while a long statement runs, so the reaper leaves
+    the run alone. A cancel sets `cancelled`, which the row stream checks between rows, and
+    aborts the database statement in flight through the connector's cancel function.
+    """
 
     def __init__(self, run_id: int, interval: float):
-        super().__init__(name=f"heartbeat-run-{run_id}", daemon=True)
+        super().__init__(name=f"watch-run-{run_id}", daemon=True)
         self.run_id = run_id
         self.interval = interval
+        self.cancelled = threading.Event()
         self._stopped = threading.Event()
+        self._abort = None
+        self._lock = threading.Lock()
+
+    def register_cancel(self, abort) -> None:
+        with self._lock:
+            self._abort = abort
+        if self.cancelled.is_set():
+            abort()
 
     def run(self) -> None:
+        last_beat = time.monotonic()
         try:
-            while not self._stopped.wait(self.interval):
+            while not self._stopped.wait(min(self.interval, CANCEL_POLL_SECONDS)):
                 try:
-                    JobRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
-                except Exception as exc:  # keep beating; the next one may get through
+                    if time.monotonic() - last_beat >= self.interval:
+                        JobRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                            heartbeat_at=timezone.now()
+                        )
+                        last_beat = time.monotonic()
+                    if not self.cancelled.is_set() and run_cancel_requested(run_id=self.run_id):
+                        self.cancelled.set()
+                        with self._lock:
+                            abort = self._abort
+                        if abort is not None:
+                            abort()
+                except Exception as exc:  # keep watching; the next beat may get through
                     logger.warning("heartbeat for run %s failed: %s", self.run_id, exc)
         finally:
             connection.close()
@@ -69,16 +107,10 @@ class Progress:
         self.source = source
         self.total_bytes = max(total_bytes, 1)
         self.rows = 0
+        self.rejected = 0
+        self.started = time.monotonic()
         self._last_report = 0.0
         self._last_log = time.monotonic()
-
-    def wrap(self, rows: Iterable[tuple[int, tuple]]) -> Iterator[tuple[int, tuple]]:
-        for item in rows:
-            yield item
-            self.rows += 1
-            if self.rows % PROGRESS_EVERY_ROWS == 0:
-                self.report()
-        self.report(force=True)
 
     def report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -86,8 +118,15 @@ class Progress:
             return
         self._last_report = now
         fraction = min(self.source.bytes_read / self.total_bytes, 1.0)
+        elapsed = now - self.started
+        rate = self.rows / elapsed if elapsed > 0 else 0.0
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         JobRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
-            rows_read=self.rows, progress=fraction, heartbeat_at=timezone.now(), phase="load"
+            rows_read=self.rows,
+            rows_rejected=self.rejected,
+            progress=fraction,
+            heartbeat_at=timezone.now(),
+            phase="load",
         )
         publish(
             self.run.pk,
@@ -97,39 +136,200 @@ class Progress:
                     "status": RunStatus.RUNNING,
                     "phase": "load",
                     "rows_read": self.rows,
+                    "rows_rejected": self.rejected,
                     "progress": fraction,
+                    "rows_per_second": round(rate),
+                    "eta_seconds": round(eta) if eta is not None else None,
                 }
             },
         )
         if now - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = now
-            run_log(self.run, f"Read {self.rows:,} rows ({fraction:.0%} of the file)", phase="load")
+            run_log(self.run, f"Read {self.rows:,} rows ({fraction:.0%} of the file, {rate:,.0f} rows/s)", phase="load")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The job's error budget: how many rejected rows a run may have and still load the rest."""
+
+    max_rows: int | None
+    max_ratio: float | None
+
+    @property
+    def none_allowed(self) -> bool:
+        return self.max_rows == 0 or (self.max_ratio == 0 and self.max_rows is None)
+
+    def describe(self) -> str:
+        limits = []
+        if self.max_rows is not None:
+            limits.append(f"at most {self.max_rows:,} rows")
+        if self.max_ratio is not None:
+            limits.append(f"at most {self.max_ratio:.2%} of the rows read")
+        return " and ".join(limits) or "no limit"
+
+
+class BudgetExceeded(Exception):
+    def __init__(self, message: str, first: SourceError):
+        super().__init__(message)
+        self.message = message
+        self.first = first
+
+
+class RowStream:
+    """Source records through the compiled transform: good rows out, bad rows kept as rejects.
+
+    Rejects are written to the portal database in batches as they come (not to the destination),
+    so they survive a failed run for the user to look at.
+    """
+
+    def __init__(
+        self,
+        run: JobRun,
+        records,
+        transform,
+        progress: Progress,
+        budget: Budget,
+        watcher,
+        *,
+        delimiter: str,
+        quotechar: str,
+        keep_rejects: int | None,
+        dry_run: bool = False,
+        sample: int = 0,
+    ):
+        self.run = run
+        self.records = records
+        self.transform = transform
+        self.progress = progress
+        self.budget = budget
+        self.watcher = watcher
+        self.keep_rejects = keep_rejects
+        self.stop_over_budget = not dry_run  # a dry run reads on past the budget, to count everything
+        self.sample_size = sample
+        self.sample: list[tuple] = []
+        self.first_reject: SourceError | None = None
+        self._pending: list[RejectedRow] = []
+        self._kept = 0
+        self._dialect = {"delimiter": delimiter, "quotechar": quotechar or '"', "lineterminator": ""}
+
+    def __iter__(self) -> Iterator[tuple[int, tuple]]:
+        progress = self.progress
+        transform = self.transform
+        cancelled = self.watcher.cancelled
+        for line, fields in self.records:
+            progress.rows += 1
+            try:
+                values = transform(line, fields)
+            except SourceError as exc:
+                self._reject(exc, self._raw(fields))
+                continue
+            if len(self.sample) < self.sample_size:
+                self.sample.append(values)
+            yield line, values
+            if progress.rows % PROGRESS_EVERY_ROWS == 0:
+                if cancelled.is_set():
+                    raise RunCancelled()
+                progress.report()
+        self.flush()
+        if cancelled.is_set():
+            raise RunCancelled()
+        progress.report(force=True)
+
+    def reject_ragged(self, error: SourceError) -> None:
+        """A record with the wrong number of fields (the reader goes on after it)."""
+        self.progress.rows += 1
+        self._reject(error, error.value)
+
+    def _raw(self, fields: list[str]) -> str:
+        out = io.StringIO()
+        csv.writer(out, **self._dialect).writerow(fields)
+        return out.getvalue()
+
+    def _reject(self, exc: SourceError, raw: str) -> None:
+        self.progress.rejected += 1
+        if self.first_reject is None:
+            self.first_reject = exc
+        if self.keep_rejects is None or self._kept < self.keep_rejects:
+            self._kept += 1
+            self._pending.append(
+                RejectedRow(
+                    run=self.run,
+                    line=exc.line or 0,
+                    raw=printable(raw),
+                    column=printable(exc.column or ""),
+                    value=printable(exc.value or "")[:1000],
+                    reason=printable(exc.reason),
+                )
+            )
+            if len(self._pending) >= REJECT_BATCH:
+                self.flush()
+        if self.stop_over_budget and self.budget.max_rows is not None and self.progress.rejected > self.budget.max_rows:
+            self.flush()
+            raise self.over_budget()
+
+    def flush(self) -> None:
+        if self._pending:
+            RejectedRow.objects.bulk_create(self._pending)
+            self._pending = []
+
+    def within_ratio(self) -> bool:
+        ratio = self.budget.max_ratio
+        return ratio is None or self.progress.rejected <= ratio * self.progress.rows
+
+    def check_budget(self) -> None:
+        """At the end (before COMMIT): the ratio limit needs the number of rows read."""
+        if not self.within_ratio():
+            raise self.over_budget()
+
+    def over_budget(self) -> BudgetExceeded:
+        first = self.first_reject
+        rejected = self.progress.rejected
+        return BudgetExceeded(
+            f"{rejected:,} row{'s' if rejected != 1 else ''} rejected of {self.progress.rows:,} read, over the job's "
+            f"error budget ({self.budget.describe()}). Nothing was written. The first: {first.describe()}.",
+            first,
+        )
+
+
+def _plan(job, specs) -> LoadPlan:
+    return LoadPlan(
+        schema=job.schema,
+        table=job.table,
+        columns=[TargetColumn(s.destination_column, s.column_type.sql, s.nullable) for s in specs],
+        strategy=job.load_strategy,
+        create_table=job.create_table,
+        key_columns=tuple(job.upsert_keys),
+        lock_timeout_seconds=settings.LOAD_LOCK_TIMEOUT,
+    )
+
+
+def _display(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def execute(run_id: int) -> None:
     run = JobRun.objects.select_related("job__source", "job__destination").get(pk=run_id)
     job = run.job
-    heartbeat = Heartbeat(run.pk, settings.RUN_HEARTBEAT_INTERVAL)
-    heartbeat.start()
+    watcher = Watcher(run.pk, settings.RUN_HEARTBEAT_INTERVAL)
+    watcher.start()
     progress = None
+    stream = None
     params = None
     source_columns: dict[str, str] = {}
     started = time.monotonic()
     try:
-        run_log(run, f"Started on worker {socket.gethostname()}", phase="starting")
+        run_log(run, f"Started on worker {socket.gethostname()}{' (dry run)' if run.dry_run else ''}", phase="starting")
         specs = column_specs(job.mappings.order_by("position"))
         source_columns = {spec.destination_column: spec.source_column for spec in specs}
         params = credential_params(job.destination)
         connector = get_connector(params)
-        plan = LoadPlan(
-            schema=job.schema,
-            table=job.table,
-            columns=[TargetColumn(s.destination_column, s.column_type.sql, s.nullable) for s in specs],
-            strategy=job.load_strategy,
-            create_table=job.create_table,
-            key_columns=tuple(job.upsert_keys),
-            lock_timeout_seconds=settings.LOAD_LOCK_TIMEOUT,
-        )
+        plan = _plan(job, specs)
         if job.source is None:
             raise SourceError("the job has no source file")
         inspection = job.source.inspection or upload_inspect(upload=job.source)
@@ -137,10 +337,14 @@ def execute(run_id: int) -> None:
             problem = inspection["problems"][0]
             raise SourceError(problem["reason"], line=problem["line"])
         run_log(run, describe_reading(inspection), phase="load")
-        with default_storage.open(job.source.file.name, "rb") as stream:
+        if run.dry_run:
+            check = connector.check(plan)
+            run_log(run, check.message, phase="prepare")
+        options = reader_options(inspection)
+        with default_storage.open(job.source.file.name, "rb") as stream_file:
             source = open_source(
-                stream,
-                reader_options=reader_options(inspection),
+                stream_file,
+                reader_options=options,
                 header=inspection["header"],
                 aliases=[column["name"] for column in inspection["columns"]],
                 null_markers=inspection["null_markers"],
@@ -149,35 +353,73 @@ def execute(run_id: int) -> None:
                 source.header, specs, aliases=source.aliases, null_markers=source.null_markers
             )
             progress = Progress(run, source, job.source.size)
+            stream = RowStream(
+                run,
+                source.records,
+                transform,
+                progress,
+                Budget(job.max_rejected_rows, job.max_rejected_ratio),
+                watcher,
+                delimiter=options["delimiter"],
+                quotechar=options["quotechar"],
+                keep_rejects=DRY_RUN_REJECTS_KEPT if run.dry_run else None,
+                sample=SAMPLE_ROWS if run.dry_run else 0,
+                dry_run=run.dry_run,
+            )
+            source.on_ragged(stream.reject_ragged)
+            if run.dry_run:
+                _dry_run(run, stream, specs, started)
+                return
             run_log(
                 run,
                 f"Loading {job.source.original_name} ({job.source.size:,} bytes) into "
                 f"{job.destination.name}: {job.schema}.{job.table}, {job.load_strategy}",
                 phase="load",
             )
+
+            def before_commit() -> None:
+                stream.check_budget()
+                run_commit_gate(run_id=run.pk)
+
             result = connector.load(
                 plan,
-                progress.wrap(transformed(source.records, transform)),
+                stream,
                 on_event=lambda phase, message: run_log(run, message, phase=phase),
-                before_commit=lambda: run_commit_gate(run_id=run.pk),
+                before_commit=before_commit,
+                register_cancel=watcher.register_cancel,
             )
         seconds = time.monotonic() - started
         rate = progress.rows / seconds if seconds > 0 else 0
-        run_log(run, f"Wrote {result.rows_written:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)", phase="done")
+        summary = f"Wrote {result.rows_written:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)"
+        if plan.strategy == "UPSERT":
+            summary += f": {result.inserted:,} inserted, {result.updated:,} updated, {result.unchanged:,} unchanged"
+        if progress.rejected:
+            summary += f"; {progress.rejected:,} rows rejected (within the error budget), see the rejects"
+        run_log(run, summary, phase="done")
         run_finish(
             run_id=run.pk,
             status=RunStatus.SUCCEEDED,
             rows_read=progress.rows,
             rows_written=result.rows_written,
-            rows_rejected=0,
+            rows_rejected=progress.rejected,
+            rows_inserted=result.inserted,
+            rows_updated=result.updated,
+            rows_unchanged=result.unchanged,
             progress=1.0,
         )
+    except BudgetExceeded as exc:
+        first = exc.first
+        message = first.reason if stream.budget.none_allowed else exc.message
+        _fail(run, progress, message, line=first.line, column=first.column, value=first.value)
     except SourceError as exc:
         _fail(run, progress, exc.reason, line=exc.line, column=exc.column, value=exc.value)
-    except ConnectorError as exc:
-        # The database names the destination column; the user looks at the file's header.
-        column = source_columns.get(exc.column, exc.column)
-        _fail(run, progress, exc.message, line=exc.line, column=column, value=exc.value)
+    except (RunCancelled, ConnectorError) as exc:
+        if watcher.cancelled.is_set() or isinstance(exc, RunCancelled):
+            _cancelled(run, progress)
+        else:
+            # The database names the destination column; the user looks at the file's header.
+            column = source_columns.get(exc.column, exc.column)
+            _fail(run, progress, exc.message, line=exc.line, column=column, value=exc.value)
     except FileNotFoundError:
         _fail(
             run,
@@ -187,8 +429,11 @@ def execute(run_id: int) -> None:
     except MappingError as exc:
         _fail(run, progress, f"Invalid job: {exc}")
     except RunAbandoned:
-        # Reaped (or cancelled) while loading: the transaction was rolled back; the run says why.
-        logger.warning("run %s was no longer running at commit; its load was rolled back", run.pk)
+        if watcher.cancelled.is_set() or run_cancel_requested(run_id=run.pk):
+            _cancelled(run, progress)
+        else:
+            # Reaped while loading: the transaction was rolled back; the run says why.
+            logger.warning("run %s was no longer running at commit; its load was rolled back", run.pk)
     except SoftTimeLimitExceeded:
         _fail(run, progress, f"Stopped after RUN_TIME_LIMIT ({settings.RUN_TIME_LIMIT} s). Nothing was written.")
     except Exception as exc:
@@ -196,8 +441,58 @@ def execute(run_id: int) -> None:
         logger.error("run %s crashed:\n%s", run.pk, scrub(traceback.format_exc()))
         _fail(run, progress, f"Internal error ({type(exc).__name__}): {scrub(str(exc))}")
     finally:
-        heartbeat.stop()
+        if stream is not None:
+            stream.flush()
+        watcher.stop()
         close_old_connections()
+
+
+def _dry_run(run: JobRun, stream: RowStream, specs, started: float) -> None:
+    """Everything but the write: read and transform every row, keep a sample and the first rejects."""
+    for _ in stream:
+        pass
+    progress = stream.progress
+    sample = {
+        "columns": [spec.destination_column for spec in specs],
+        "rows": [[_display(value) for value in values] for values in stream.sample],
+    }
+    seconds = time.monotonic() - started
+    counters = {"rows_read": progress.rows, "rows_rejected": progress.rejected, "sample": sample, "progress": 1.0}
+    over = (
+        stream.budget.max_rows is not None and progress.rejected > stream.budget.max_rows
+    ) or not stream.within_ratio()
+    if over:
+        exc = stream.over_budget()
+        first = exc.first
+        message = "A real run would fail: " + exc.message.replace(" Nothing was written.", "")
+        run_finish(
+            run_id=run.pk,
+            status=RunStatus.FAILED,
+            error_message=message,
+            error_line=first.line,
+            error_column=first.column or "",
+            error_value=first.value or "",
+            **counters,
+        )
+        return
+    run_log(
+        run,
+        f"Dry run: {progress.rows:,} rows read and transformed in {seconds:.1f} s, {progress.rejected:,} rejected; "
+        "nothing was written",
+        phase="done",
+    )
+    run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, **counters)
+
+
+def _cancelled(run: JobRun, progress: Progress | None) -> None:
+    run_finish(
+        run_id=run.pk,
+        status=RunStatus.CANCELLED,
+        error_message="Cancelled while loading; the load was rolled back and nothing was written.",
+        rows_read=progress.rows if progress else 0,
+        rows_written=0,
+        from_statuses=(RunStatus.RUNNING,),
+    )
 
 
 def _fail(run: JobRun, progress: Progress | None, message: str, *, line=None, column="", value="") -> None:
@@ -209,5 +504,6 @@ def _fail(run: JobRun, progress: Progress | None, message: str, *, line=None, co
         error_column=column or "",
         error_value=value or "",
         rows_read=progress.rows if progress else 0,
+        rows_rejected=progress.rejected if progress else 0,
         rows_written=0,
     )

@@ -35,6 +35,15 @@ class JobRun(models.Model):
     rows_read = models.BigIntegerField(default=0)
     rows_written = models.BigIntegerField(default=0)
     rows_rejected = models.BigIntegerField(default=0)
+    # UPSERT: how the rows written split (an unchanged row matched its key with equal values).
+    rows_inserted = models.BigIntegerField(default=0)
+    rows_updated = models.BigIntegerField(default=0)
+    rows_unchanged = models.BigIntegerField(default=0)
+    # A dry run reads, transforms and checks the destination but writes nothing.
+    dry_run = models.BooleanField(default=False)
+    # Dry runs: the first output rows, as {"columns": [...], "rows": [[...], ...]}.
+    sample = models.JSONField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     # Fraction of the source consumed, 0..1 (bytes read / file size while loading).
     progress = models.FloatField(default=0.0)
     phase = models.CharField(max_length=40, blank=True, default="")
@@ -100,3 +109,21 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message}"
+
+
+class RejectedRow(models.Model):
+    """A source row the load refused (within the job's error budget), with why and where."""
+
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="rejects")
+    line = models.BigIntegerField(help_text="Line in the source file where the row starts.")
+    raw = models.TextField(help_text="The row as read, re-joined with the file's delimiter.")
+    column = models.CharField(max_length=255, blank=True, default="")
+    value = models.TextField(blank=True, default="")
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["run", "line", "id"]
+        indexes = [models.Index(fields=["run", "line"], name="reject_run_line")]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"

@@ -17,8 +17,12 @@ from runs.models import EventLevel, JobRun, RunStatus, RunTrigger
 logger = logging.getLogger("etlportal.runs")
 
 
-def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None) -> JobRun:
-    """Create a PENDING run and queue it once the surrounding transaction commits."""
+def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None, dry_run: bool = False) -> JobRun:
+    """Create a PENDING run and queue it once the surrounding transaction commits.
+
+    A dry run reads and transforms the whole file and checks the destination table, and
+    writes nothing: it reports counts, the first rejects and sample output rows.
+    """
     if job.source_id is None:
         raise ValidationError(f"Job {job.name!r} has no source file; upload one and set it as the job's source.")
     from jobs.services import job_validate
@@ -28,10 +32,15 @@ def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None) -> JobRun:
     task_id = str(uuid.uuid4())
     with transaction.atomic():
         run = JobRun.objects.create(
-            job=job, trigger=trigger, triggered_by=user, celery_task_id=task_id, queued_at=timezone.now()
+            job=job,
+            trigger=trigger,
+            triggered_by=user,
+            celery_task_id=task_id,
+            queued_at=timezone.now(),
+            dry_run=dry_run,
         )
         who = f" by {user.get_username()}" if user else ""
-        run_log(run, f"Queued ({trigger}){who}", phase="queued")
+        run_log(run, f"Queued{' as a dry run' if dry_run else ''} ({trigger}){who}", phase="queued")
         transaction.on_commit(lambda: _enqueue(run.pk, task_id))
     run.refresh_from_db()  # queueing may have failed it already
     return run
@@ -60,11 +69,51 @@ def run_commit_gate(*, run_id: int) -> None:
 
     The heartbeat written here also keeps the reaper away for the moment the commit takes.
     """
-    still_running = JobRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+    still_running = JobRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
         phase="commit", heartbeat_at=timezone.now()
     )
     if not still_running:
-        raise RunAbandoned(f"run {run_id} is no longer running")
+        raise RunAbandoned(f"run {run_id} is no longer running, or a cancel was asked for")
+
+
+def run_cancel_requested(*, run_id: int) -> bool:
+    return JobRun.objects.filter(pk=run_id, cancel_requested_at__isnull=False).exists()
+
+
+def run_cancel(*, run: JobRun, user=None) -> JobRun:
+    """Stop a run: a queued one ends CANCELLED at once; a running one is asked to stop.
+
+    The worker sees the request within about a second, aborts the statement in flight, rolls
+    the load back and ends the run CANCELLED. Cancelling a finished run is refused.
+    """
+    who = f" by {user.get_username()}" if user else ""
+    if run_finish(
+        run_id=run.pk,
+        status=RunStatus.CANCELLED,
+        error_message=f"Cancelled{who} before it started; nothing was written.",
+        from_statuses=(RunStatus.PENDING,),
+    ):
+        if run.celery_task_id:
+            from etlportal.celery import app
+
+            try:
+                app.control.revoke(run.celery_task_id)
+            except Exception as exc:  # the claim refuses a cancelled run anyway
+                logger.warning("could not revoke the task of run %s: %s", run.pk, exc)
+        run.refresh_from_db()
+        return run
+    if JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=timezone.now()
+    ):
+        run_log(run, f"Cancel requested{who}; stopping and rolling back", level=EventLevel.WARNING, phase="cancel")
+        run.refresh_from_db()
+        return run
+    run.refresh_from_db()
+    if run.status == RunStatus.RUNNING:
+        return run  # already asked
+    raise ValidationError(
+        f"Run {run.pk} has already finished ({run.get_status_display()}); there is nothing to cancel."
+    )
 
 
 def run_claim(*, run_id: int) -> bool:

@@ -181,3 +181,39 @@ def test_a_job_with_a_run_in_progress_cannot_be_deleted_in_admin(staff, job):
 
     assert response.status_code == 403
     assert Job.objects.filter(pk=job.pk).exists()
+
+
+def test_dry_run_action_queues_a_dry_run(staff, job):
+    response = client_for(staff).post(
+        "/admin/jobs/job/", {"action": "dry_run", "_selected_action": [job.pk]}, follow=True
+    )
+
+    run = job.runs.order_by("-id").first()
+    assert run.dry_run is True and run.status == "PENDING"
+    assert f"dry run {run.pk} queued".encode() in response.content
+
+
+def test_cancel_action_and_rejects_download(staff, job):
+    from runs.models import RejectedRow
+
+    failed = job.runs.get()
+    RejectedRow.objects.create(run=failed, line=4, raw="3,x", column="amount", value="x", reason="is not a number")
+    JobRun.objects.filter(pk=failed.pk).update(rows_rejected=1)
+    queued = JobRun.objects.create(job=job, status="PENDING")
+    client = client_for(staff)
+
+    response = client.post(
+        "/admin/runs/jobrun/", {"action": "cancel_runs", "_selected_action": [queued.pk, failed.pk]}, follow=True
+    )
+
+    queued.refresh_from_db()
+    assert queued.status == "CANCELLED"
+    assert f"Run {queued.pk}: cancel requested.".encode() in response.content
+    assert f"Run {failed.pk} has already finished (Failed)".encode() in response.content
+    page = client.get(f"/admin/runs/jobrun/{failed.pk}/change/")
+    assert b"Download 1 rejected rows (CSV)" in page.content and b"is not a number" in page.content
+    download = client.get(f"/admin/runs/jobrun/{failed.pk}/rejects.csv")
+    assert b"".join(download.streaming_content).decode().splitlines() == [
+        "line,column,value,reason,raw",
+        '4,amount,x,is not a number,"3,x"',
+    ]

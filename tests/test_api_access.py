@@ -133,28 +133,25 @@ def test_deleting_a_credential_in_use_is_refused_with_the_job_named(alice):
     }
 
 
-def test_unsupported_strategy_and_destination_kind_are_refused_when_saved(alice):
+def test_an_upsert_without_keys_and_a_budget_ratio_over_one_are_refused_when_saved(alice):
     client = client_for(alice)
     upload = make_upload(alice)
-    duck = client.post(
-        "/api/credentials/", {"name": "duck", "kind": "duckdb", "database": "x.duckdb"}, format="json"
-    ).json()
     body = {
         "name": "j",
         "source": upload.pk,
-        "destination": duck["id"],
+        "destination": make_credential(alice).pk,
         "table": "t",
         "load_strategy": "UPSERT",
-        "mappings": [{"source_column": "id", "destination_column": "id", "expression": "id * 2"}],
+        "max_rejected_ratio": 1.5,
+        "mappings": [{"source_column": "id", "destination_column": "id"}],
     }
 
     response = client.post("/api/jobs/", body, format="json")
 
     assert response.status_code == 400
     errors = response.json()
-    assert errors["destination"] == ["Loading into DuckDB is not available yet; choose a PostgreSQL destination."]
-    assert errors["load_strategy"] == ["The UPSERT strategy is not available yet; use INSERT."]
-    assert errors["mappings"] == ["Column 'id': calculated columns (expressions) are not supported yet."]
+    assert errors["upsert_keys"] == ["An UPSERT needs its key columns: the destination columns that identify a row."]
+    assert errors["max_rejected_ratio"] == ["A share of the rows read, from 0 to 1 (0.01 is 1%)."]
 
 
 def test_duckdb_files_are_confined_to_duckdb_dir(alice, settings):

@@ -61,7 +61,7 @@ def test_bad_value_for_a_typed_column_names_line_column_and_value(alice, existin
     assert run.status == "FAILED"
     assert (run.error_line, run.error_column, run.error_value) == (7001, "amount", "12.5x")
     assert run.error_message == "is not a number"
-    assert run.rows_read == 6999  # the rows before the bad one were read, and none were written
+    assert (run.rows_read, run.rows_rejected) == (7000, 1)  # read up to the bad row; none were written
     assert run.rows_written == 0
     assert table_contents(existing_orders) == before
     assert run.events.filter(level="error", message__startswith="Failed (line 7001, column amount)").exists()

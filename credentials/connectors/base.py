@@ -70,9 +70,91 @@ class LoadPlan:
 class LoadResult:
     rows_written: int
     table_created: bool
+    # UPSERT splits rows_written (inserted + updated); unchanged rows matched a key with equal
+    # values and were not written. INSERT and TRUNCATE_INSERT: inserted == rows_written.
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class CheckResult:
+    """What a load would find at the destination (dry runs): nothing is written."""
+
+    table_exists: bool
+    message: str  # one sentence: "Table public.t exists with the 5 mapped columns." / "would be created"
 
 
 Rows = Iterable[tuple[int, tuple]]  # (source line, destination values)
 EventCallback = Callable[[str, str], None]  # (phase, message)
 # Called just before COMMIT; raising from it rolls the load back (the run was reaped or cancelled).
 CommitGate = Callable[[], None]
+# Connectors call it once connected with a thread-safe function that aborts the statement in
+# flight (PostgreSQL: a cancel request; DuckDB: interrupt), so a cancel need not wait for it.
+RegisterCancel = Callable[[Callable[[], None]], None]
+
+
+# Type families, for checking a mapping against an existing table's column before any write.
+_FAMILIES = {
+    "text": "text",
+    "character varying": "text",
+    "varchar": "text",
+    "character": "text",
+    "char": "text",
+    "bpchar": "text",
+    "citext": "text",
+    "smallint": "integer",
+    "integer": "integer",
+    "bigint": "integer",
+    "hugeint": "integer",
+    "tinyint": "integer",
+    "numeric": "numeric",
+    "decimal": "numeric",
+    "real": "float",
+    "double precision": "float",
+    "double": "float",
+    "float": "float",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+    "timestamp without time zone": "timestamp",
+    "timestamptz": "timestamptz",
+    "timestamp with time zone": "timestamptz",
+    "uuid": "uuid",
+    "json": "json",
+    "jsonb": "json",
+}
+# Mapping family -> table column families its values go into without loss or guessing.
+_ACCEPTS = {
+    "text": {"text"},
+    "integer": {"integer", "numeric", "float", "text"},
+    "numeric": {"numeric", "float", "text"},
+    "float": {"float", "numeric", "text"},
+    "boolean": {"boolean", "text"},
+    "date": {"date", "timestamp", "timestamptz", "text"},
+    "timestamp": {"timestamp", "timestamptz", "text"},
+    "timestamptz": {"timestamptz", "text"},
+    "uuid": {"uuid", "text"},
+    "json": {"json", "text"},
+}
+
+
+def type_family(sql_type: str) -> str | None:
+    """ "numeric(12,2)" -> "numeric", "character varying" -> "text"; None for types not known here."""
+    base = sql_type.lower().split("(")[0].strip()
+    return _FAMILIES.get(base)
+
+
+def column_type_problem(column: TargetColumn, table_type: str) -> str | None:
+    """Why values mapped as column.sql_type cannot go into a column of table_type, or None.
+
+    Unknown table types (arrays, enums, user-defined) are left to the database, which names the
+    line of any value it refuses.
+    """
+    mapped, existing = type_family(column.sql_type), type_family(table_type)
+    if mapped is None or existing is None or existing in _ACCEPTS[mapped]:
+        return None
+    return (
+        f"column {column.name!r} is {table_type} in the table but the mapping produces {column.sql_type}; "
+        f"change the mapping's type to {table_type}"
+    )

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import re
+import time
 from array import array
 
 import psycopg
 from psycopg import sql
 
 from credentials.connectors.base import (
+    CheckResult,
     CommitGate,
     ConnectionParams,
     ConnectorError,
     EventCallback,
     LoadPlan,
     LoadResult,
+    RegisterCancel,
     Rows,
     TestResult,
+    column_type_problem,
 )
 
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.S)
 STAGE_TABLE = "etlportal_stage"
+STAGE_ROW = "etlportal_row"  # the staged row's position in the file (1 = first data row)
 
 
 class PostgresConnector:
@@ -119,51 +124,288 @@ class PostgresConnector:
         )
 
     # -- loading ----------------------------------------------------------------------
-    def load(
-        self, plan: LoadPlan, rows: Rows, on_event: EventCallback, before_commit: CommitGate | None = None
-    ) -> LoadResult:
-        if plan.strategy != "INSERT":
-            raise ConnectorError(f"The {plan.strategy} strategy is not available yet; use INSERT.")
-        target = sql.Identifier(plan.schema, plan.table)
-        names = sql.SQL(", ").join(sql.Identifier(column.name) for column in plan.columns)
-        stage = sql.Identifier(STAGE_TABLE)
-        lines = array("q")  # source line of each COPY row, to point database errors at the file
+    def check(self, plan: LoadPlan) -> CheckResult:
+        """What a load would find (dry runs): the table and its columns, checked; nothing written."""
         with self.connect() as conn:
             try:
-                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
-                created, not_null = self._prepare_table(conn, plan, on_event)
-                conn.execute(
-                    sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-                        stage, names, target
+                existing = self.existing_columns(conn, plan.schema, plan.table)
+                if existing is None:
+                    self._require_create(plan)
+                    return CheckResult(
+                        table_exists=False,
+                        message=f"Table {plan.schema}.{plan.table} does not exist; the load would create it "
+                        f"with {len(plan.columns)} columns.",
                     )
+                self._check_columns(plan, existing)
+                if plan.strategy == "UPSERT":
+                    unique = self._has_unique_key(conn, plan)
+                    how = "ON CONFLICT on its unique key" if unique else "UPDATE then INSERT (no unique key)"
+                else:
+                    how = plan.strategy
+                return CheckResult(
+                    table_exists=True,
+                    message=f"Table {plan.schema}.{plan.table} exists with the {len(plan.columns)} mapped "
+                    f"columns; the load would use {how}.",
                 )
-                for name in not_null:  # so COPY reports a NULL in a NOT NULL column with its line
-                    conn.execute(
-                        sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(stage, sql.Identifier(name))
-                    )
-                on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
-                with conn.cursor() as cursor:
-                    with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
-                        for line, values in rows:
-                            lines.append(line)
-                            try:
-                                copy.write_row(values)
-                            except psycopg.DataError as exc:  # refused by the driver, before the server
-                                raise ConnectorError(
-                                    self.params.scrub(
-                                        f"Cannot send this row to {self.label}: {exc}. Nothing was written."
-                                    ),
-                                    line=line,
-                                ) from None
-                    on_event("load", f"Inserting {len(lines):,} rows from staging")
-                    cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(target, names, names, stage))
-                    written = cursor.rowcount
+            except psycopg.Error as exc:
+                raise self._translate(exc, plan, array("q")) from None
+
+    def load(
+        self,
+        plan: LoadPlan,
+        rows: Rows,
+        on_event: EventCallback,
+        before_commit: CommitGate | None = None,
+        register_cancel: RegisterCancel | None = None,
+    ) -> LoadResult:
+        lines = array("q")  # source line of each staged row, to point database errors at the file
+        with self.connect() as conn:
+            if register_cancel is not None:
+                register_cancel(conn.cancel_safe)
+            try:
+                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
+                self._lock_target(conn, plan, on_event)
+                created, not_null = self._prepare_table(conn, plan, on_event)
+                self._create_stage(conn, plan, not_null)
+                on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
+                self._write_stage(conn, plan, rows, lines)
+                if plan.strategy == "UPSERT":
+                    self._check_keys(conn, plan, lines)
+                result = self._apply(conn, plan, len(lines), on_event)
+                result.table_created = created
                 if before_commit is not None:
                     before_commit()
                 on_event("commit", "Committing")
+            except psycopg.errors.QueryCanceled as exc:
+                if "user request" not in str(exc):  # a statement_timeout set on the server
+                    raise self._translate(exc, plan, lines) from None
+                raise ConnectorError(
+                    f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
+                ) from None
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, lines) from None
-        return LoadResult(rows_written=written, table_created=created)
+        return result
+
+    def _lock_target(self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback) -> None:
+        """One load at a time per destination table: a transaction-level advisory lock on its name.
+
+        Another run (of this job or another one) loading the same table holds it until it commits;
+        this one waits up to the lock timeout, then is refused with a message saying so.
+        """
+        key = f"etlportal:{plan.schema}.{plan.table}"
+        deadline = time.monotonic() + plan.lock_timeout_seconds
+        waited = False
+        while not conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise ConnectorError(
+                    f"Another load into {plan.schema}.{plan.table} is in progress (waited "
+                    f"{plan.lock_timeout_seconds} s for it to finish). Loads into one table never interleave; "
+                    "run this one again when the other has finished. Nothing was written.",
+                    retryable=True,
+                )
+            if not waited:
+                on_event("prepare", f"Waiting for another load into {plan.schema}.{plan.table} to finish")
+                waited = True
+            time.sleep(0.2)
+
+    def _create_stage(self, conn: psycopg.Connection, plan: LoadPlan, not_null: list[str]) -> None:
+        """A temporary table shaped like the target, plus the row's position in the file."""
+        stage = sql.Identifier(STAGE_TABLE)
+        conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                stage, self._names(plan), sql.Identifier(plan.schema, plan.table)
+            )
+        )
+        # COPY assigns these in file order: row n of the stage is entry n-1 of `lines`.
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint GENERATED ALWAYS AS IDENTITY").format(
+                stage, sql.Identifier(STAGE_ROW)
+            )
+        )
+        for name in not_null:  # so COPY reports a NULL in a NOT NULL column with its line
+            conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(stage, sql.Identifier(name)))
+
+    def _write_stage(self, conn: psycopg.Connection, plan: LoadPlan, rows: Rows, lines: array) -> None:
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(STAGE_TABLE), self._names(plan))
+        with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for line, values in rows:
+                lines.append(line)
+                try:
+                    copy.write_row(values)
+                except psycopg.DataError as exc:  # refused by the driver, before the server
+                    raise ConnectorError(
+                        self.params.scrub(f"Cannot send this row to {self.label}: {exc}. Nothing was written."),
+                        line=line,
+                    ) from None
+
+    def _check_keys(self, conn: psycopg.Connection, plan: LoadPlan, lines: array) -> None:
+        """UPSERT keys must be present and unique in the file, or the result would depend on row order."""
+        stage = sql.Identifier(STAGE_TABLE)
+        row = sql.Identifier(STAGE_ROW)
+        keys = [sql.Identifier(key) for key in plan.key_columns]
+        missing = conn.execute(
+            sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1").format(
+                row, stage, sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(k) for k in keys), row
+            )
+        ).fetchone()
+        if missing:
+            raise ConnectorError(
+                f"An UPSERT key column ({', '.join(plan.key_columns)}) is empty; every row needs its key. "
+                "Nothing was written.",
+                line=lines[missing[0] - 1],
+            )
+        duplicate = conn.execute(
+            sql.SQL(
+                "SELECT {keys_text}, array_agg({row} ORDER BY {row}) FROM {stage} GROUP BY {keys} "
+                "HAVING count(*) > 1 ORDER BY min({row}) LIMIT 1"
+            ).format(
+                keys_text=sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys),
+                row=row,
+                stage=stage,
+                keys=sql.SQL(", ").join(keys),
+            )
+        ).fetchone()
+        if duplicate:
+            *values, positions = duplicate
+            where = ", ".join(str(lines[p - 1]) for p in positions[:5]) + (" …" if len(positions) > 5 else "")
+            key = ", ".join(f"{name}={value}" for name, value in zip(plan.key_columns, values, strict=True))
+            raise ConnectorError(
+                f"The key ({key}) appears {len(positions)} times in the file (lines {where}); an UPSERT needs "
+                "each key once. Nothing was written.",
+                line=lines[positions[1] - 1],
+                column=plan.key_columns[0],
+                value=str(values[0]),
+            )
+
+    def _apply(self, conn: psycopg.Connection, plan: LoadPlan, staged: int, on_event: EventCallback) -> LoadResult:
+        """The strategy, from the staging table into the target."""
+        target = sql.Identifier(plan.schema, plan.table)
+        stage = sql.Identifier(STAGE_TABLE)
+        names = self._names(plan)
+        insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY {}").format(
+            target, names, names, stage, sql.Identifier(STAGE_ROW)
+        )
+        if plan.strategy == "TRUNCATE_INSERT":
+            # TRUNCATE is transactional in PostgreSQL: readers see the old rows until COMMIT, and
+            # the table, its grants, indexes and dependent views stay as they are.
+            on_event("load", f"Replacing all rows of {plan.schema}.{plan.table}")
+            conn.execute(sql.SQL("TRUNCATE {}").format(target))
+        if plan.strategy != "UPSERT":
+            on_event("load", f"Inserting {staged:,} rows from staging")
+            written = conn.execute(insert).rowcount
+            return LoadResult(rows_written=written, table_created=False, inserted=written)
+        on_event("load", f"Upserting {staged:,} rows on ({', '.join(plan.key_columns)})")
+        keys = set(plan.key_columns)
+        others = [column.name for column in plan.columns if column.name not in keys]
+        if self._has_unique_key(conn, plan):
+            inserted, updated = self._upsert_on_conflict(conn, plan, insert, others)
+        else:
+            inserted, updated = self._upsert_update_insert(conn, plan, others)
+        return LoadResult(
+            rows_written=inserted + updated,
+            table_created=False,
+            inserted=inserted,
+            updated=updated,
+            unchanged=staged - inserted - updated,
+        )
+
+    def _upsert_on_conflict(
+        self, conn: psycopg.Connection, plan: LoadPlan, insert: sql.Composed, others: list[str]
+    ) -> tuple[int, int]:
+        keys = sql.SQL(", ").join(map(sql.Identifier, plan.key_columns))
+        if others:
+            current = sql.SQL(", ").join(
+                sql.SQL("{}.{}").format(sql.Identifier(plan.table), sql.Identifier(c)) for c in others
+            )
+            incoming = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in others)
+            action = sql.SQL("DO UPDATE SET ({}) = ROW({}) WHERE ROW({}) IS DISTINCT FROM ROW({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, others)), incoming, current, incoming
+            )
+        else:
+            action = sql.SQL("DO NOTHING")
+        # xmax is 0 on a freshly inserted row version and set on an updated one.
+        statement = sql.SQL(
+            "WITH written AS ({} ON CONFLICT ({}) {} RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
+        ).format(insert, keys, action)
+        inserted, updated = conn.execute(statement).fetchone()
+        return inserted, updated
+
+    def _upsert_update_insert(self, conn: psycopg.Connection, plan: LoadPlan, others: list[str]) -> tuple[int, int]:
+        """No unique key on the target: UPDATE the matching rows, then INSERT the others.
+
+        Safe against concurrent runs of the portal (the advisory lock), not against other writers
+        inserting the same keys meanwhile: give the table a primary key for that.
+        """
+        target = sql.Identifier(plan.schema, plan.table)
+        stage = sql.Identifier(STAGE_TABLE)
+        t, s = sql.Identifier("t"), sql.Identifier("s")
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{}.{} = {}.{}").format(t, sql.Identifier(k), s, sql.Identifier(k)) for k in plan.key_columns
+        )
+        updated = 0
+        if others:
+            columns = sql.SQL(", ").join(map(sql.Identifier, others))
+            incoming = sql.SQL(", ").join(sql.SQL("{}.{}").format(s, sql.Identifier(c)) for c in others)
+            current = sql.SQL(", ").join(sql.SQL("{}.{}").format(t, sql.Identifier(c)) for c in others)
+            updated = conn.execute(
+                sql.SQL(
+                    "UPDATE {} AS t SET ({}) = ROW({}) FROM {} AS s WHERE {} AND ROW({}) IS DISTINCT FROM ROW({})"
+                ).format(target, columns, incoming, stage, match, current, incoming)
+            ).rowcount
+        names = self._names(plan)
+        inserted = conn.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}) SELECT {} FROM {} AS s "
+                "WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {}) ORDER BY {}"
+            ).format(
+                target,
+                names,
+                sql.SQL(", ").join(sql.SQL("{}.{}").format(s, sql.Identifier(c.name)) for c in plan.columns),
+                stage,
+                target,
+                match,
+                sql.SQL("{}.{}").format(s, sql.Identifier(STAGE_ROW)),
+            )
+        ).rowcount
+        return inserted, updated
+
+    def _has_unique_key(self, conn: psycopg.Connection, plan: LoadPlan) -> bool:
+        """Whether the target has a primary key or unique index on exactly the key columns."""
+        indexes = conn.execute(
+            "SELECT array_agg(a.attname::text) FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL "
+            "GROUP BY i.indexrelid",
+            (sql.Identifier(plan.schema, plan.table).as_string(conn),),
+        ).fetchall()
+        return any(set(columns) == set(plan.key_columns) for (columns,) in indexes)
+
+    @staticmethod
+    def _names(plan: LoadPlan) -> sql.Composed:
+        return sql.SQL(", ").join(sql.Identifier(column.name) for column in plan.columns)
+
+    def _require_create(self, plan: LoadPlan) -> None:
+        if not plan.create_table:
+            raise ConnectorError(
+                f"Table {plan.schema}.{plan.table} does not exist in database {self.params.database!r} at "
+                f"{self.where}; create it, or turn on 'create table' for this job."
+            )
+
+    def _check_columns(self, plan: LoadPlan, existing: dict[str, tuple[str, bool]]) -> None:
+        missing = [column.name for column in plan.columns if column.name not in existing]
+        if missing:
+            raise ConnectorError(
+                f"Table {plan.schema}.{plan.table} has no column(s) {', '.join(missing)}; "
+                f"its columns are {', '.join(existing) or '(none)'}."
+            )
+        problems = [
+            problem
+            for column in plan.columns
+            if (problem := column_type_problem(column, existing[column.name][0])) is not None
+        ]
+        if problems:
+            raise ConnectorError(f"Table {plan.schema}.{plan.table}: {'; '.join(problems)}. Nothing was written.")
 
     def _prepare_table(
         self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback
@@ -171,11 +413,7 @@ class PostgresConnector:
         """Create the table when asked, or check the existing one. Returns (created, NOT NULL columns)."""
         existing = self.existing_columns(conn, plan.schema, plan.table)
         if existing is None:
-            if not plan.create_table:
-                raise ConnectorError(
-                    f"Table {plan.schema}.{plan.table} does not exist in database {self.params.database!r} at "
-                    f"{self.where}; create it, or turn on 'create table' for this job."
-                )
+            self._require_create(plan)
             schema_exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (plan.schema,)).fetchone()
             if not schema_exists:
                 on_event("prepare", f"Creating schema {plan.schema}")
@@ -183,12 +421,7 @@ class PostgresConnector:
             on_event("prepare", f"Creating table {plan.schema}.{plan.table} with {len(plan.columns)} columns")
             conn.execute(self.create_table_sql(plan))
             return True, [column.name for column in plan.columns if not column.nullable]
-        missing = [column.name for column in plan.columns if column.name not in existing]
-        if missing:
-            raise ConnectorError(
-                f"Table {plan.schema}.{plan.table} has no column(s) {', '.join(missing)}; "
-                f"its columns are {', '.join(existing) or '(none)'}."
-            )
+        self._check_columns(plan, existing)
         return False, [column.name for column in plan.columns if not existing[column.name][1]]
 
     def _translate(self, exc: psycopg.Error, plan: LoadPlan, lines: array) -> ConnectorError:
@@ -207,6 +440,7 @@ class PostgresConnector:
                 "session is holding it (a long query, an open transaction, a migration). Nothing was written.",
                 retryable=True,
             )
+        primary = primary.replace(f'relation "{STAGE_TABLE}"', f"table {plan.schema}.{plan.table}")
         message = f"{self.label} rejected the load into {plan.schema}.{plan.table}: {primary}"
         if diag.message_detail:
             message += f" ({diag.message_detail})"
