@@ -15,27 +15,22 @@ for reference, Python's csv.reader over a TextIOWrapper. Ratios are against Duck
 in the same run. Nothing here is a test: no thresholds, just figures to compare.
 """
 
+# ruff: noqa: I001 (bench/_path must be imported first)
 from __future__ import annotations
 
+import _path  # noqa: F401 (this file's own name shadows the standard library's inspect)
 import sys
 from pathlib import Path
+import argparse
+import csv
+import io
+import json
+import subprocess
+import tempfile
+import time
+from itertools import islice
 
-# This file is bench/inspect.py: run as a script, its folder comes first on sys.path and
-# would shadow the standard library's `inspect` (imported by dataclasses, pandas, ...).
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parent))
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from itertools import islice  # noqa: E402
-
-from bench._gen import peak_rss_mb, write_csv  # noqa: E402
+from bench._gen import peak_rss_mb, write_csv
 
 PAGE = 50
 METHODS = ["inspect", "duckdb-types", "pandas-types", "records", "rows", "duckdb", "pandas", "csv"]

@@ -176,6 +176,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.tasks.reap_stale_runs", "schedule": 60.0},
+    "reap-stalled-scans": {"task": "jobs.tasks.reap_stalled_scans", "schedule": 60.0},
 }
 
 CHANNEL_LAYERS = {
@@ -190,6 +191,10 @@ RUN_HEARTBEAT_INTERVAL = env_int("RUN_HEARTBEAT_INTERVAL", 10)
 RUN_HEARTBEAT_TIMEOUT = env_int("RUN_HEARTBEAT_TIMEOUT", 300)
 if RUN_HEARTBEAT_TIMEOUT <= 2 * RUN_HEARTBEAT_INTERVAL:
     raise ImproperlyConfigured("RUN_HEARTBEAT_TIMEOUT must be more than twice RUN_HEARTBEAT_INTERVAL")
+# A queued or running full pass over an upload whose progress has not moved for this long has
+# lost its worker (or its queue message). Progress is written every 50,000 rows, seconds apart
+# even for wide rows, so ten minutes without any is no slow file.
+SCAN_STALL_TIMEOUT = env_int("SCAN_STALL_TIMEOUT", 600)
 # A load waiting longer than this for a lock on its target table fails instead of hanging.
 LOAD_LOCK_TIMEOUT = env_int("LOAD_LOCK_TIMEOUT", 60)
 # The longest a run may take; then the worker stops it (soft limit) or kills it (hard limit).

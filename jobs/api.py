@@ -30,6 +30,7 @@ class InspectionOptionsSerializer(serializers.Serializer):
     encoding = serializers.CharField(required=False, help_text="e.g. utf-8, cp1252, latin-1, utf-16")
     delimiter = serializers.CharField(required=False, help_text='One character, or "\\t" for tab.')
     quotechar = serializers.CharField(required=False, allow_blank=True)
+    skipinitialspace = serializers.BooleanField(required=False, allow_null=True)
     escapechar = serializers.CharField(required=False, allow_blank=True)
     header = serializers.BooleanField(required=False, allow_null=True)
     null_markers = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
@@ -87,7 +88,8 @@ class UploadViewSet(
         description=(
             "GET: what is in the file (encoding with confidence, dialect, header, columns with inferred types, "
             "conflicting values with their lines, statistics, first preview page, problems with line numbers). "
-            "POST: override any of encoding, delimiter, quotechar, escapechar, header, null_markers, column_types "
+            "POST: override any of encoding, delimiter, quotechar, escapechar, skipinitialspace, header, "
+            "null_markers, column_types "
             "and inspect again. Large files are confirmed on every row by the worker: see `scan`."
         ),
     )

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
 from credentials.connectors import CONNECTORS
 from jobs.coltypes import parse_type
+from jobs.inspection.scan import SCAN_WATCH
 from jobs.models import ColumnMapping, Job, LoadStrategy, ScanStatus, Upload
 from jobs.transform import ColumnSpec, validate_columns
+
+logger = logging.getLogger(__name__)
 
 JOB_FIELDS = (
     "name",
@@ -246,6 +252,8 @@ def _inspect_options(data: dict) -> dict:
     for name in ("encoding", "delimiter", "quotechar", "escapechar"):
         if data.get(name) is not None and not isinstance(data[name], str):
             errors[name] = ["A string."]
+    if data.get("skipinitialspace") is not None and not isinstance(data["skipinitialspace"], bool):
+        errors["skipinitialspace"] = ["true, false, or null to detect it."]
     if data.get("header") is not None and not isinstance(data["header"], bool):
         errors["header"] = ["true, false, or null to detect it."]
     markers = data.get("null_markers")
@@ -384,3 +392,88 @@ def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dic
         "row_count": row_count,
         "has_next": len(records) > page_size,
     }
+
+
+def scan_stall_timeout() -> int:
+    return settings.SCAN_STALL_TIMEOUT
+
+
+def scans_reap_stalled(*, timeout_seconds: int | None = None, now: datetime | None = None) -> int:
+    """Fail every full pass (scan) that made no progress for longer than the timeout; return how many.
+
+    The Upload model has no timestamp for the pass, and this needs none: each call notes in
+    the upload's inspection (under SCAN_WATCH) the pass's status and progress and since when
+    they are so, and its own observations are the clock. A new inspection starts without the
+    note, and the confirmed one drops it. A later call that finds them unchanged after the
+    timeout acts:
+
+    - RUNNING: the worker died mid-pass (a redelivered message finds the pass already claimed
+      and does nothing, so it would stay RUNNING forever): FAILED, with a problem saying why.
+    - QUEUED: the message may be lost (a broker restarted without persistence) or every worker
+      busy: it is sent once more (a pass is claimed once, so a duplicate does nothing); still
+      not started another timeout later, FAILED.
+
+    Every write is conditional on the pass being still in the state observed (same token,
+    status and progress), so a pass that moves on, or a new inspection, is never overwritten;
+    and a reaped pass whose worker comes back writes nothing (it finishes only from RUNNING).
+    """
+    timeout = timeout_seconds if timeout_seconds is not None else scan_stall_timeout()
+    now = now or timezone.now()
+    reaped = 0
+    active = Upload.objects.filter(scan_status__in=[ScanStatus.QUEUED, ScanStatus.RUNNING]).values_list(
+        "pk", "scan_token", "scan_status", "scan_progress", "inspection"
+    )
+    for upload_id, token, status, progress, inspection in active:
+        inspection = inspection or {}
+        observed = Upload.objects.filter(pk=upload_id, scan_token=token, scan_status=status, scan_progress=progress)
+        watch = inspection.get(SCAN_WATCH) or {}
+        if (watch.get("status"), watch.get("progress")) != (status, progress) or "since" not in watch:
+            # First seen in this state: start the clock.
+            watch = {"status": status, "progress": progress, "since": now.isoformat()}
+            observed.update(inspection={**inspection, SCAN_WATCH: watch})
+            continue
+        if now - datetime.fromisoformat(watch["since"]) <= timedelta(seconds=timeout):
+            continue
+        if status == ScanStatus.QUEUED and not watch.get("sent_again"):
+            # Whoever restarts the clock sends the message: two reapers never both send.
+            watch = {**watch, "since": now.isoformat(), "sent_again": True}
+            if observed.update(inspection={**inspection, SCAN_WATCH: watch}):
+                logger.warning("full pass of upload %s not started within %s s; queued again", upload_id, timeout)
+                from jobs.tasks import confirm_upload
+
+                transaction.on_commit(lambda upload_id=upload_id, token=token: confirm_upload.delay(upload_id, token))
+            continue
+        if status == ScanStatus.QUEUED:
+            reason = (
+                f"the full pass over the file was never started: no worker took it within {2 * timeout} s "
+                "(the broker lost it, or every worker is busy), so the types, counts and problems shown are from "
+                "the start of the file only: inspect again to run it again"
+            )
+        else:
+            reason = (
+                f"the full pass over the file stopped at {progress:.0%}: no progress for more than {timeout} s "
+                "(its worker was lost), so the types, counts and problems shown are from the start of the file "
+                "only: inspect again to run it again"
+            )
+        if scan_record_failure(upload_id=upload_id, token=token, status=status, reason=reason, progress=progress):
+            logger.warning("full pass of upload %s failed: %s", upload_id, reason)
+            reaped += 1
+    return reaped
+
+
+def scan_record_failure(*, upload_id: int, token: str, status: str, reason: str, progress: float | None = None) -> bool:
+    """Mark the pass FAILED (from `status`, for this token) with `reason` as the inspection's first problem.
+
+    A warning: the file is not at fault, and the inspection of the start of the file still
+    stands. False when the pass had moved on (finished, re-inspected, progressed).
+    """
+    current = Upload.objects.filter(pk=upload_id, scan_token=token, scan_status=status)
+    if progress is not None:
+        current = current.filter(scan_progress=progress)
+    found = list(current.values_list("inspection", flat=True))
+    if not found:
+        return False
+    inspection = {key: value for key, value in (found[0] or {}).items() if key != SCAN_WATCH}
+    problem = {"line": None, "reason": reason, "severity": "warning"}
+    inspection["problems"] = [problem, *inspection.get("problems", [])]
+    return bool(current.update(scan_status=ScanStatus.FAILED, inspection=inspection))

@@ -15,12 +15,15 @@ by its start, written in full where it is stable).
 from __future__ import annotations
 
 import importlib.util
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from jobs.inspection.scan import InspectOptions, confirm, inspect_sample
+from jobs.inspection.records import read_page
+from jobs.inspection.scan import InspectOptions, confirm, describe_reading, inspect_sample, reader_options
+from jobs.reader import open_source
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
@@ -54,6 +57,8 @@ class Expect:
     quotechar: str = '"'
     doublequote: bool = True
     escapechar: str = ""
+    skipinitialspace: bool = False  # spaces after a delimiter are skipped
+    sep_line: bool = False  # the first line is Excel's "sep=X"
     eol: str = "\n"
     # Per column, what differs from the defaults (original name = name, no nulls, no conflicts),
     # and any other key of the column to check (min, max, true_words, max_length, ...).
@@ -74,6 +79,7 @@ def summary(result: dict, expect: Expect) -> dict:
         found["dialect"] = {
             key: dialect[key] for key in ("delimiter", "quotechar", "doublequote", "escapechar", "line_terminator")
         }
+        found["dialect"].update(skipinitialspace=dialect["skipinitialspace"], sep_line=dialect["sep_line"])
     columns = result.get("columns", [])
     found["columns"] = [
         " ".join(part for part in (column["name"], column["type"], column["format"]) if part) for column in columns
@@ -111,6 +117,8 @@ def expected(expect: Expect) -> dict:
             "doublequote": expect.doublequote,
             "escapechar": expect.escapechar,
             "line_terminator": expect.eol,
+            "skipinitialspace": expect.skipinitialspace,
+            "sep_line": expect.sep_line,
         }
     wanted["columns"] = list(expect.columns)
     wanted["details"] = {}
@@ -250,6 +258,7 @@ CASES: dict[str, Expect] = {
     # "sep=;" is an instruction to the reader, not the header: the header is on line 2.
     "delim_excel_sep_line.csv": Expect(
         delimiter=";",
+        sep_line=True,
         eol="\r\n",
         columns=("name text", "amount smallint"),
         details={"name": {"original_name": "Name"}, "amount": {"original_name": "Amount"}},
@@ -309,6 +318,7 @@ CASES: dict[str, Expect] = {
     ),
     # Spaces after the delimiter are skipped, so the quotes after them still quote.
     "quote_space_after_delimiter.csv": Expect(
+        skipinitialspace=True,
         columns=(ID, "name text", "city text"),
         rows=2,
         preview=((2, ["1", "Smith, John", "Paris"]), (3, ["2", "Ann", "Lyon"])),
@@ -540,6 +550,23 @@ CASES: dict[str, Expect] = {
         ),
         loadable=False,
     ),
+    # The only quote in the file opens a field and is never closed: still a quote, reported on the
+    # line it opened, with the way out if it is data (quoting was assumed, never seen).
+    "bad_unterminated_quote_only.csv": Expect(
+        columns=(ID, "name text"),
+        rows=1,
+        problems=(
+            (3, "the file ends inside a quoted field: the quote opened in this record is never closed", "error"),
+            (
+                3,
+                'no field at the start of the file is quoted, so this " may be part of a value: if so, choose no '
+                'quote character ({"quotechar": ""}) and inspect again',
+                "error",
+            ),
+        ),
+        loadable=False,
+        preview=((2, ["1", "ok"]),),
+    ),
     "bad_nul_byte.csv": Expect(
         columns=(ID, "name text"),
         rows=1,
@@ -567,16 +594,7 @@ CASES: dict[str, Expect] = {
 }
 
 # Cases the inspection still gets wrong, kept visible: each fails today and must pass once fixed.
-GAPS = {
-    "quote_space_after_delimiter.csv": (
-        'dialect.py has no skipinitialspace: after ", " a quoted field is not seen as quoted, '
-        '"Smith, John" is split at its comma (a ragged row) and values keep a leading space'
-    ),
-    "delim_excel_sep_line.csv": (
-        'Excel\'s "sep=;" first line is not recognised: it is taken for the header ("sep", column_2) and the '
-        "real header becomes a data row (needs dialect.py to report it and the readers to skip the line)"
-    ),
-}
+GAPS: dict[str, str] = {}
 
 
 def _cases(names):
@@ -646,6 +664,63 @@ def test_generated_corpus_file_inspection(name, tmp_path):
     assert confirmed["preview"]["rows"][1]["fields"] == ["2", "x" * length]
 
 
+# -- every reader reads a file as its inspection does ---------------------------------------
+CLEAN = sorted(name for name, expect in CASES.items() if expect.columns and not expect.problems)
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_a_load_reads_every_clean_corpus_file_as_its_inspection_does(name):
+    """The load's reader (jobs.reader) gets what the preview showed, on the same lines, and every row."""
+    _first, confirmed = inspect_file(CORPUS / name)
+
+    with (CORPUS / name).open("rb") as stream:
+        source = open_source(stream, reader_options=reader_options(confirmed), header=confirmed["header"])
+        records = list(source.records)
+
+    assert source.header == [column["original_name"] for column in confirmed["columns"]]
+    assert len(records) == confirmed["row_count"]
+    preview = [(row["line"], row["fields"]) for row in confirmed["preview"]["rows"]]
+    assert records[: len(preview)] == preview
+
+
+def test_the_load_log_says_how_a_sep_line_file_with_spaces_is_read():
+    _first, sep = inspect_file(CORPUS / "delim_excel_sep_line.csv")
+    _first, spaced = inspect_file(CORPUS / "quote_space_after_delimiter.csv")
+
+    assert describe_reading(sep).startswith(
+        'Reading as utf-8, semicolon-delimited (as the first line, "sep=", says; that line is skipped), '
+        "with a header row; "
+    )
+    assert describe_reading(spaced).startswith(
+        "Reading as utf-8, comma-delimited, spaces after a delimiter skipped, with a header row; "
+    )
+
+
+@pytest.mark.parametrize("data", [b"sep=;\r\n", b"sep=;"])
+def test_a_file_of_only_a_sep_line_has_no_rows(data):
+    result = inspect_sample(io.BytesIO(data), size=len(data))
+
+    assert result["dialect"]["sep_line"] is True
+    assert result["problems"] == [
+        {"line": 1, "reason": 'the file has no rows after its "sep=" line', "severity": "error"}
+    ]
+    assert result["loadable"] is False
+
+
+def test_an_inspection_stored_before_the_space_and_sep_line_keys_still_reads():
+    _first, confirmed = inspect_file(CORPUS / "quote_delimiters.csv")
+    for key in ("skipinitialspace", "sep_line", "quoted_fields"):
+        del confirmed["dialect"][key]
+
+    with (CORPUS / "quote_delimiters.csv").open("rb") as stream:
+        page = read_page(stream, index=None, first_record=0, count=1, **reader_options(confirmed))
+
+    assert reader_options(confirmed)["skipinitialspace"] is False
+    assert reader_options(confirmed)["sep_line"] is False
+    assert [(record.line, record.fields) for record in page] == [(2, ["1", "Smith, John", "Paris, France"])]
+    assert describe_reading(confirmed).startswith("Reading as utf-8, comma-delimited, with a header row; ")
+
+
 # -- the user's overrides ---------------------------------------------------------------
 OVERRIDES: dict[str, tuple[str, InspectOptions, Expect]] = {
     # The user's encoding is used as given, even where it reads cp1252 punctuation as control characters.
@@ -695,6 +770,29 @@ OVERRIDES: dict[str, tuple[str, InspectOptions, Expect]] = {
                 (4, "expected 1 field as in the first row, found 2", "warning"),
             ),
             preview=((2, ["Apple;2", "50;3"]),),
+        ),
+    ),
+    # Without skipping the spaces, the quotes after them are data and "Smith, John" is cut at its comma.
+    "space skipping forced off": (
+        "quote_space_after_delimiter.csv",
+        InspectOptions(skipinitialspace=False),
+        Expect(
+            columns=(ID, "name text", "city text"),
+            details={"name": {"original_name": " name"}, "city": {"original_name": " city"}},
+            rows=2,
+            problems=((2, "expected 3 fields as in the first row, found 4", "warning"),),
+            preview=((2, ["1", ' "Smith', ' John"', " Paris"]), (3, ["2", " Ann", " Lyon"])),
+        ),
+    ),
+    # The way out the problem names: with no quote character, the lone quote is part of the value.
+    "no quote character for a quote never closed": (
+        "bad_unterminated_quote_only.csv",
+        InspectOptions(quotechar=""),
+        Expect(
+            quotechar="",
+            columns=(ID, "name text"),
+            rows=3,
+            preview=((3, ["2", '"broken']), (4, ["3", "x"])),
         ),
     ),
     # The header row becomes data, and the column with "id" above numbers is text.

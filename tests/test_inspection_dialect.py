@@ -221,6 +221,89 @@ def test_a_field_ending_in_a_backslash_does_not_make_quotes_backslash_escaped():
     assert read(text, guess)[1] == ["C:\\temp\\", "1"]
 
 
+# -- writer habits: a space after the delimiter, Excel's "sep=" line ----------------------------
+def test_a_space_between_the_delimiter_and_a_quote_is_skipped():
+    text = 'id, name, city\n1, "Smith, John", Paris\n2, "Doe, Jane", Lyon\n3, Ann, Nice\n'
+
+    guess = detect_dialect(text)
+
+    assert (guess.delimiter, guess.quotechar, guess.skipinitialspace) == (",", '"', True)
+    assert guess.evidence == (
+        'The comma splits 4 of 4 rows into 3 fields; 2 fields are quoted with ", and a space after a delimiter '
+        "is skipped. Lines end with LF."
+    )
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=",", skipinitialspace=True, strict=True))
+    assert rows[1] == ["1", "Smith, John", "Paris"]
+
+
+def test_spaces_after_delimiters_without_quotes_after_them_are_kept():
+    # Skipping would change nothing about the fields but would drop their leading spaces:
+    # that is data as often as layout, so only quotes after the spaces make it worth it.
+    guess = detect_dialect("id, name\n1, Ann\n2,  Bob\n")
+
+    assert (guess.delimiter, guess.skipinitialspace) == (",", False)
+
+
+def test_a_quoted_field_after_a_space_is_evidence_even_without_a_delimiter_inside():
+    guess = detect_dialect('id, name\n1, "Ann"\n2, "Bob"\n')
+
+    assert (guess.quotechar, guess.skipinitialspace) == ('"', True)
+
+
+@pytest.mark.parametrize(
+    ("first_line", "delimiter"), [("sep=;", ";"), ("sep=,", ","), ("sep=|", "|"), ("sep=\t", "\t"), ("SEP=:", ":")]
+)
+def test_an_excel_sep_line_names_the_delimiter(first_line, delimiter):
+    rows = ["Name", "Amount"], ["Ann", "10"], ["Bob", "20"]
+    text = first_line + "\r\n" + "".join(delimiter.join(row) + "\r\n" for row in rows)
+
+    guess = detect_dialect(text)
+
+    assert (guess.delimiter, guess.sep_line, guess.line_terminator, guess.confidence) == (delimiter, True, "\r\n", 1.0)
+    assert guess.evidence.startswith(f'The first line "{first_line}" names the ')
+
+
+def test_an_excel_sep_line_wins_over_what_the_rows_suggest():
+    # The rows alone say comma (decimal commas do not split consistently); the file says semicolon.
+    guess = detect_dialect("sep=;\nname,price\nx,2\ny,3\n")
+
+    assert (guess.delimiter, guess.sep_line) == (";", True)
+    assert "the semicolon splits 3 of 3 rows into 1 field;" in guess.evidence
+
+
+def test_an_excel_sep_line_alone():
+    guess = detect_dialect("sep=;\n")
+
+    assert (guess.delimiter, guess.sep_line, guess.line_terminator) == (";", True, "\n")
+    assert (
+        guess.evidence
+        == 'The first line "sep=;" names the semicolon as the delimiter; no row follows it. Lines end with LF.'
+    )
+
+
+@pytest.mark.parametrize("text", ["sep=;x\na;b\n", "a;b\nsep=;\n1;2\n", "sep=\na,b\n", "separator=;\na;b\n"])
+def test_only_a_first_line_of_exactly_sep_and_one_character_is_a_sep_line(text):
+    assert detect_dialect(text).sep_line is False
+
+
+# -- a quote left open ------------------------------------------------------------------------
+@pytest.mark.parametrize("final_newline", ["\n", ""])
+def test_a_quote_opened_and_never_closed_is_still_a_quote(final_newline):
+    # Read unquoted, the file is tidy and `"broken` a value; but a quote opening a field is
+    # how a quoted field starts: the reader then reports the record it opened in.
+    guess = detect_dialect('id,name\n1,ok\n2,"broken\n3,x' + final_newline)
+
+    assert (guess.delimiter, guess.quotechar, guess.quoted_fields) == (",", '"', 0)
+    assert 'a field opened by " is never closed (no field is quoted before it)' in guess.evidence
+
+
+def test_an_apostrophe_opening_a_value_is_not_a_quote():
+    guess = detect_dialect("id,decade\n1,'90s\n2,x\n")
+
+    assert guess.quotechar == '"'
+    assert read("id,decade\n1,'90s\n2,x\n", guess)[1] == ["1", "'90s"]
+
+
 # -- property: the csv writer's output is detected back -------------------------------------
 # Western text for cp1252: words and symbols as people write them. Any byte sequence reads as
 # *some* cp1252 text, so a soup of random accented capitals is also valid Cyrillic cp1251 or

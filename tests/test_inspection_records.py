@@ -129,6 +129,53 @@ def test_other_dialects_semicolon_single_quote_backslash_escape_and_no_quoting()
     assert read(b'a|b\n"x|"y\n', delimiter="|", quotechar="") == [(1, 0, ["a", "b"]), (2, 4, ['"x', '"y'])]
 
 
+def test_spaces_after_a_delimiter_are_skipped_so_the_quotes_after_them_quote():
+    data = b'id, name, city\n1, "Smith, John", Paris\n'
+
+    assert read(data, skipinitialspace=True) == [(1, 0, ["id", "name", "city"]), (2, 15, ["1", "Smith, John", "Paris"])]
+    assert read(data)[1] == (2, 15, ["1", ' "Smith', ' John"', " Paris"])
+
+
+SEP_FILE = b"sep=;\r\nName;Amount\r\nAnn;10\r\nBob;20\r\n"
+
+
+def test_an_excel_sep_line_is_skipped_but_still_counts_as_line_1():
+    assert read(SEP_FILE, delimiter=";", sep_line=True) == [
+        (2, 7, ["Name", "Amount"]),
+        (3, 20, ["Ann", "10"]),
+        (4, 28, ["Bob", "20"]),
+    ]
+
+
+def test_an_excel_sep_line_after_a_bom_and_in_utf16_is_skipped():
+    utf8 = b"\xef\xbb\xbf" + SEP_FILE
+    utf16 = codecs.BOM_UTF16_LE + SEP_FILE.decode().encode("utf-16-le")
+
+    assert read(utf8, delimiter=";", sep_line=True, bom_length=3)[0] == (2, 10, ["Name", "Amount"])
+    assert read(utf16, delimiter=";", sep_line=True, encoding="utf-16-le", bom_length=2)[0] == (
+        2,
+        16,
+        ["Name", "Amount"],
+    )
+
+
+def test_resuming_in_a_file_with_a_sep_line_skips_nothing():
+    assert read(SEP_FILE, delimiter=";", sep_line=True, start_offset=20, start_line=3) == [
+        (3, 20, ["Ann", "10"]),
+        (4, 28, ["Bob", "20"]),
+    ]
+
+
+def test_pages_and_the_index_of_a_file_with_a_sep_line_start_after_it():
+    options = {"encoding": "utf-8", "delimiter": ";", "sep_line": True}
+    index = build_index(io.BytesIO(SEP_FILE), every=1, **options)
+
+    assert (index.record_count, index.lines, index.offsets) == (2, [3, 4], [20, 28])
+    for page_index in (None, index):
+        page = read_page(io.BytesIO(SEP_FILE), index=page_index, first_record=0, count=5, **options)
+        assert page == [Record(3, 20, ["Ann", "10"]), Record(4, 28, ["Bob", "20"])]
+
+
 def test_iter_rows_yields_the_same_as_tuples():
     data = TRICKY.encode()
 

@@ -64,6 +64,9 @@ class LoadPlan:
     key_columns: tuple[str, ...] = ()
     # Waiting longer than this for a lock on the target fails the load instead of hanging.
     lock_timeout_seconds: int = 60
+    # "values": rows are tuples of Python values. "copy_text": each row is one line of
+    # PostgreSQL's COPY text format (only for connectors with accepts_copy_text).
+    row_format: str = "values"
 
 
 @dataclass

@@ -25,6 +25,7 @@ from credentials.connectors.base import (
 
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.S)
 STAGE_TABLE = "etlportal_stage"
+COPY_TEXT_BATCH = 2000  # rendered rows sent per write
 STAGE_ROW = "etlportal_row"  # the staged row's position in the file (1 = first data row)
 
 
@@ -32,6 +33,8 @@ class PostgresConnector:
     label = "PostgreSQL"
     default_port = 5432
     supports_load = True
+    accepts_copy_text = True  # rows may come pre-rendered in COPY's text format (LoadPlan.row_format)
+    copy_into_target = True  # INSERT COPYs straight into the target (no staging table)
 
     def __init__(self, params: ConnectionParams):
         self.params = params
@@ -166,12 +169,19 @@ class PostgresConnector:
                 conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
                 self._lock_target(conn, plan, on_event)
                 created, not_null = self._prepare_table(conn, plan, on_event)
-                self._create_stage(conn, plan, not_null)
-                on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
-                self._write_stage(conn, plan, rows, lines)
-                if plan.strategy == "UPSERT":
-                    self._check_keys(conn, plan, lines)
-                result = self._apply(conn, plan, len(lines), on_event)
+                if plan.strategy == "INSERT" and self.copy_into_target:
+                    # Appending needs no staging: COPY straight into the target, in the same
+                    # transaction, so a failure still leaves nothing behind.
+                    on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
+                    self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
+                    result = LoadResult(rows_written=len(lines), table_created=False, inserted=len(lines))
+                else:
+                    self._create_stage(conn, plan, not_null)
+                    on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
+                    self._write_stage(conn, plan, rows, lines)
+                    if plan.strategy == "UPSERT":
+                        self._check_keys(conn, plan, lines)
+                    result = self._apply(conn, plan, len(lines), on_event)
                 result.table_created = created
                 if before_commit is not None:
                     before_commit()
@@ -226,8 +236,30 @@ class PostgresConnector:
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(stage, sql.Identifier(name)))
 
     def _write_stage(self, conn: psycopg.Connection, plan: LoadPlan, rows: Rows, lines: array) -> None:
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(STAGE_TABLE), self._names(plan))
+        self._copy_rows(conn, plan, sql.Identifier(STAGE_TABLE), rows, lines)
+
+    def _copy_rows(self, conn: psycopg.Connection, plan: LoadPlan, table: sql.Identifier, rows: Rows, lines: array):
+        """COPY the rows into `table`, keeping each one's source line in `lines`.
+
+        Rows come as tuples of Python values (psycopg formats them), or, when the plan says
+        row_format="copy_text", as lines of COPY's text format that the transform rendered itself,
+        which are sent in batches (the fast path: no Python object per value).
+        """
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(table, self._names(plan))
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            if plan.row_format == "copy_text":
+                batch: list[str] = []
+                for line, text in rows:
+                    lines.append(line)
+                    batch.append(text)
+                    if len(batch) >= COPY_TEXT_BATCH:
+                        batch.append("")
+                        copy.write("\n".join(batch))
+                        batch.clear()
+                if batch:
+                    batch.append("")
+                    copy.write("\n".join(batch))
+                return
             for line, values in rows:
                 lines.append(line)
                 try:

@@ -8,11 +8,16 @@ that split equally consistently, the reading that closes every quote, leaves tid
 (no stray quotes, no spaces around values), and puts more fields in agreeing rows wins.
 csv.Sniffer is not used: it guesses from character frequencies line by line and is easily
 fooled by quoted fields, decimal commas and short samples.
+
+Two writer habits are recognised as well: a space after every delimiter (`1, "Smith, John"`),
+read with csv's skipinitialspace so the quotes after the space still quote; and Excel's
+`sep=;` first line, which names the delimiter and is not part of the data.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from collections import Counter
@@ -30,6 +35,9 @@ _MAX_RECORDS = 1000
 _EVIDENCE_CHARS = 64 * 1024
 
 _NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Excel's "sep=;" line: the delimiter it names (any character but a quote or a line break),
+# then the line break. Only ever the first line of a file.
+_SEP_LINE = re.compile(r"sep=([^\r\n\"'])(\r\n|\r|\n|$)", flags=re.IGNORECASE)
 _TERMINATOR_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
 
 
@@ -39,9 +47,15 @@ class _Config:
     quotechar: str  # "" for no quoting
     doublequote: bool
     escapechar: str  # "" for none
+    skipinitialspace: bool = False  # spaces after a delimiter are not part of the next field
 
     def reader_options(self) -> dict:
-        options: dict = {"delimiter": self.delimiter, "strict": False, "escapechar": self.escapechar or None}
+        options: dict = {
+            "delimiter": self.delimiter,
+            "strict": False,
+            "escapechar": self.escapechar or None,
+            "skipinitialspace": self.skipinitialspace,
+        }
         if self.quotechar:
             options.update(quotechar=self.quotechar, doublequote=self.doublequote, quoting=csv.QUOTE_MINIMAL)
         else:
@@ -62,18 +76,33 @@ class _Parsed:
     # The text ends with a line break, yet inside a quoted field: possible for a sample cut
     # there, but a sign of a wrong reading when another one closes every field.
     open_at_end: bool = False
+    # The last record runs into the end of the text inside a quoted field (with or without a
+    # line break at the end): a quote opened a field and was never closed.
+    unclosed: bool = False
 
     @property
     def quote_evidence(self) -> int:
-        return self.quoted_fields - self.stray_quotes
+        """Quoted fields, less stray quotes; a quote that opens a field and is never closed is no stray.
+
+        Without that exception a file whose only quote is one left open (`2,"broken` to the end
+        of the file) reads best unquoted, and the quote silently becomes part of the data
+        instead of being reported where it opened. Double quotes only: an apostrophe opening a
+        value ('90s, 'tis) is ordinary data.
+        """
+        opening = self.unclosed and self.config.quotechar == '"'
+        return self.quoted_fields - self.stray_quotes + opening
 
 
 def detect_dialect(text: str) -> DialectGuess:
     """Guess the dialect of decoded CSV text (the start of a file; it may end mid-record).
 
     A record cut off by the end of the sample is ignored. Delimiters considered: comma,
-    semicolon, tab and pipe; a file none of them splits is read as one column (comma).
+    semicolon, tab and pipe; a file none of them splits is read as one column (comma). A first
+    line "sep=X" (Excel's) names the delimiter, whatever it is, and is not part of the data.
     """
+    sep_line = _SEP_LINE.match(text)
+    if sep_line:
+        return _named_by_sep_line(text, sep_line)
     text = text[:_SCORE_CHARS]
     if text.endswith("\r"):
         # Perhaps the first half of a CRLF cut off by the end of the sample: read the last
@@ -91,6 +120,37 @@ def detect_dialect(text: str) -> DialectGuess:
     return _guess(best, rivals)
 
 
+def _named_by_sep_line(text: str, sep_line: re.Match) -> DialectGuess:
+    """The dialect of a file that starts with Excel's "sep=X" line: X, whatever the rows say.
+
+    Excel writes the line so that it opens the file with the right delimiter in any locale;
+    the user meant it, so it is not second-guessed. Quoting and line endings are still read
+    from the rows after it.
+    """
+    delimiter, ending = sep_line.group(1), sep_line.group(2)
+    line = sep_line.group(0).rstrip("\r\n")
+    rest = text[sep_line.end() : sep_line.end() + _SCORE_CHARS]
+    if rest.endswith("\r"):
+        rest = rest[:-1]  # as in detect_dialect: perhaps half a CRLF
+    name = _NAMES.get(delimiter, repr(delimiter))
+    if not rest.strip("\r\n"):
+        terminator, terminator_evidence = _terminator(Counter([ending] if ending else []))
+        return DialectGuess(
+            delimiter,
+            '"',
+            True,
+            "",
+            terminator,
+            1.0,
+            f'The first line "{line}" names the {name} as the delimiter; no row follows it. {terminator_evidence}',
+            sep_line=True,
+        )
+    best = _best_quoting(rest, delimiter)
+    if ending:
+        best.terminators[ending] += 1
+    return _guess(best, [], sep_line=line)
+
+
 def _best_quoting(text: str, delimiter: str) -> _Parsed:
     """The quoting that reads `text` best with this delimiter."""
     configs = []
@@ -103,6 +163,15 @@ def _best_quoting(text: str, delimiter: str) -> _Parsed:
     configs.append(_Config(delimiter, "", False, ""))
     if backslash:
         configs.append(_Config(delimiter, "", False, "\\"))
+    # A space between the delimiter and a quote (`1, "Smith, John"`): the same quotings again,
+    # skipping spaces after delimiters. Listed last, they win only by reading the text better
+    # (more consistent rows, more fields closed by quotes), never on a tie: skipping spaces
+    # drops the leading spaces of unquoted values too, which are data in other files.
+    configs += [
+        dataclasses.replace(config, skipinitialspace=True)
+        for config in configs
+        if config.quotechar and re.search(rf"{re.escape(delimiter)} +{re.escape(config.quotechar)}", text)
+    ]
     parsed = [_parse(text, config) for config in configs]
     ranked = max(
         enumerate(parsed),
@@ -155,7 +224,7 @@ def _parse(text: str, config: _Config) -> _Parsed:
 
     reader = csv.reader(lines(), **config.reader_options())
     records: list[tuple[list[str], str]] = []
-    open_at_end = False
+    open_at_end = unclosed = False
     try:
         for fields in reader:
             # A record that does not end with a line break, or that the reader only finished
@@ -163,6 +232,7 @@ def _parse(text: str, config: _Config) -> _Parsed:
             ending = _ending(last_line[0])
             complete = bool(ending) and not exhausted[0]
             open_at_end = bool(ending) and exhausted[0]
+            unclosed = exhausted[0]
             records.append((fields, ending if complete else ""))
             if not complete and len(records) > 1:
                 records.pop()
@@ -189,6 +259,7 @@ def _parse(text: str, config: _Config) -> _Parsed:
         stray_quotes=stray_quotes,
         escape_evidence=_escapes(text, config),
         open_at_end=open_at_end,
+        unclosed=unclosed,
     )
 
 
@@ -211,7 +282,8 @@ def _quoted_fields(text: str, config: _Config) -> tuple[int, int]:
     sample = text[:_EVIDENCE_CHARS]
     q, d = re.escape(config.quotechar), re.escape(config.delimiter)
     inside = rf"(?:[^{q}\\]|\\.)*" if config.escapechar else rf"(?:[^{q}]|{q}{q})*"
-    quoted = re.compile(rf"(?:^|(?<=[\r\n{d}])){q}{inside}{q}(?=[{d}\r\n]|$)", flags=re.DOTALL)
+    spaces = " *" if config.skipinitialspace else ""
+    quoted = re.compile(rf"(?:^|(?<=[\r\n{d}])){spaces}{q}{inside}{q}(?=[{d}\r\n]|$)", flags=re.DOTALL)
     proper = len(quoted.findall(sample))
     return proper, quoted.sub("", sample).count(config.quotechar)
 
@@ -256,20 +328,28 @@ def _one_column(best_per_delimiter: list[_Parsed]) -> DialectGuess:
         terminator,
         confidence,
         f"{evidence} {terminator_evidence}",
+        quoted_fields=parsed.quoted_fields if config.quotechar else 0,
     )
 
 
-def _guess(best: _Parsed, rivals: list[_Parsed]) -> DialectGuess:
+def _guess(best: _Parsed, rivals: list[_Parsed], sep_line: str = "") -> DialectGuess:
+    """The dialect `best` reads with; `sep_line` is the file's "sep=X" line when it named the delimiter."""
     config = best.config
     rows = len(best.rows)
     agreeing = round(best.consistency * rows)
     confidence = best.consistency * min(1.0, 0.6 + 0.1 * rows)
     if rivals:
         confidence *= 0.7
-    parts = [
-        f"The {_NAMES.get(config.delimiter, repr(config.delimiter))} splits {agreeing} of {rows} rows into "
-        f"{best.width} fields"
-    ]
+    name = _NAMES.get(config.delimiter, repr(config.delimiter))
+    if sep_line:
+        # The file says which delimiter it uses: only rows it fails to split lower the confidence.
+        confidence = max(confidence, best.consistency)
+        parts = [
+            f'The first line "{sep_line}" names the {name} as the delimiter and is not data; '
+            f"the {name} splits {agreeing} of {rows} rows into {best.width} field{'s' if best.width != 1 else ''}"
+        ]
+    else:
+        parts = [f"The {name} splits {agreeing} of {rows} rows into {best.width} fields"]
     if rivals:
         names = " and ".join(_NAMES.get(r.config.delimiter, r.config.delimiter) for r in rivals)
         parts[0] += f" (the {names} would too, less cleanly)"
@@ -283,8 +363,12 @@ def _guess(best: _Parsed, rivals: list[_Parsed]) -> DialectGuess:
             quoting += ", with a backslash before quotes inside them"
         elif best.escape_evidence:
             quoting += ", with quotes inside them doubled"
+    elif best.unclosed:
+        quoting = f"a field opened by {config.quotechar} is never closed (no field is quoted before it)"
     else:
         quoting = f"no field is quoted in the sample ({config.quotechar} is assumed)"
+    if config.skipinitialspace:
+        quoting += ", and a space after a delimiter is skipped"
     parts.append(quoting)
     terminator, terminator_evidence = _terminator(best.terminators)
     return DialectGuess(
@@ -295,6 +379,9 @@ def _guess(best: _Parsed, rivals: list[_Parsed]) -> DialectGuess:
         terminator,
         round(confidence, 2),
         "; ".join(parts) + ". " + terminator_evidence,
+        skipinitialspace=config.skipinitialspace,
+        sep_line=bool(sep_line),
+        quoted_fields=best.quoted_fields if config.quotechar else 0,
     )
 
 

@@ -29,6 +29,7 @@ from jobs.inspection.results import Record
 
 CHUNK_SIZE = 1024 * 1024
 DEFAULT_FIELD_SIZE_LIMIT = 64 * 1024 * 1024  # the same as jobs.reader's, so both agree on the process-wide csv limit
+UNCLOSED_QUOTE = "the file ends inside a quoted field: the quote opened in this record is never closed"
 
 # One physical line of decoded text. str.splitlines also breaks at \v, \f, \x1c-\x1e, \x85,
 # \u2028 and \u2029, which are data to a CSV; this is the slow path used when one of them occurs.
@@ -61,6 +62,8 @@ def iter_rows(
     quotechar: str = '"',
     doublequote: bool = True,
     escapechar: str = "",
+    skipinitialspace: bool = False,
+    sep_line: bool = False,
     bom_length: int = 0,
     start_offset: int | None = None,
     start_line: int = 1,
@@ -70,6 +73,10 @@ def iter_rows(
 
     Building the frozen Record dataclass costs about a microsecond a record, more than half
     the time it takes to read one; a full pass has no use for it.
+
+    skipinitialspace: spaces after a delimiter are skipped (`1, "a, b"` is two fields).
+    sep_line: the file starts with Excel's "sep=X" line, which is skipped when reading from
+    the start; it still counts as line 1. (A start_offset is a record's, always past it.)
     """
     name = _codec_name(encoding)
     position = bom_length if start_offset is None else max(start_offset, bom_length)
@@ -91,9 +98,15 @@ def iter_rows(
         quoting=csv.QUOTE_MINIMAL if quotechar else csv.QUOTE_NONE,
         doublequote=doublequote,
         escapechar=escapechar or None,
+        skipinitialspace=skipinitialspace,
         strict=True,
     )
-    return _rows(reader, spans, start_line, field_size_limit, bool(escapechar))
+    rows = _rows(reader, spans, start_line, field_size_limit, bool(escapechar))
+    if sep_line and start_offset is None:
+        # The "sep=X" line is one record of its own (it holds no quote), read and dropped
+        # here so that every reader of the file, preview, full pass and load, skips it alike.
+        return islice(rows, 1, None)
+    return rows
 
 
 def _codec_name(encoding: str) -> str:
@@ -131,7 +144,7 @@ def _rows(reader, spans: deque[_Span], start_line: int, field_size_limit: int, e
     except csv.Error as exc:
         message = str(exc)
         if message.startswith("unexpected end of data"):
-            reason = "the file ends inside a quoted field: the quote opened in this record is never closed"
+            reason = UNCLOSED_QUOTE
             if escapes:
                 reason += " (or the file ends with an escape character)"
             raise SourceError(reason, line=start_line + done) from None

@@ -25,6 +25,14 @@ class DialectGuess:
     line_terminator: str  # "\n", "\r\n", "\r" or "mixed"
     confidence: float  # 0..1
     evidence: str
+    # Spaces after a delimiter are skipped (csv's skipinitialspace): `1, "Smith, John"` is two fields.
+    skipinitialspace: bool = False
+    # The first line is Excel's "sep=X", which named the delimiter: readers skip it, and line
+    # numbers still count it (the header is then on line 2).
+    sep_line: bool = False
+    # Fields opened and closed by quotechar in the sample. 0 with a quotechar: quoting is assumed,
+    # not seen, so a quote found open later may be data rather than quoting.
+    quoted_fields: int = 0
 
 
 @dataclass(frozen=True)

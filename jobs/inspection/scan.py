@@ -23,7 +23,7 @@ from jobs.inspection.dialect import detect_dialect
 from jobs.inspection.encoding import detect_encoding
 from jobs.inspection.header import detect_header, normalize_names
 from jobs.inspection.profile import DEFAULT_NULL_MARKERS, ColumnProfiler
-from jobs.inspection.records import RowIndex, iter_records, iter_rows
+from jobs.inspection.records import UNCLOSED_QUOTE, RowIndex, iter_records, iter_rows
 from jobs.inspection.results import ColumnProfile, DialectGuess, EncodingGuess
 
 SAMPLE_BYTES = 1024 * 1024
@@ -31,6 +31,10 @@ SAMPLE_RECORDS = 2_000
 PREVIEW_ROWS = 50
 BATCH_ROWS = 5_000
 MAX_PROBLEMS = 20
+# Kept in a stored inspection while its full pass is queued or running, by whoever watches the
+# pass (jobs.tasks' stalled-scan reaper); about that pass only, so not part of its result.
+SCAN_WATCH = "scan_watch"
+PASS_KEYS = (SCAN_WATCH,)
 # Longest first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -49,6 +53,7 @@ class InspectOptions:
     delimiter: str = ""
     quotechar: str | None = None
     escapechar: str | None = None
+    skipinitialspace: bool | None = None  # skip spaces after a delimiter (`1, "Smith, John"`)
     header: bool | None = None
     null_markers: list[str] | None = None
     column_types: dict[str, str] = field(default_factory=dict)  # column name -> destination type
@@ -108,13 +113,19 @@ def _dialect(text: str, options: InspectOptions) -> DialectGuess:
         changes["quotechar"] = options.quotechar
     if options.escapechar is not None:
         changes["escapechar"] = options.escapechar
+    if options.skipinitialspace is not None:
+        changes["skipinitialspace"] = options.skipinitialspace
     if changes:
         guess = dataclasses.replace(guess, **changes, evidence=guess.evidence + " Overridden by you.")
     return guess
 
 
 def reader_options(inspection: dict) -> dict:
-    """Keyword arguments for records.iter_records / read_page from a stored inspection."""
+    """Keyword arguments for records.iter_records / read_page from a stored inspection.
+
+    Inspections stored before a dialect key existed read as they always did: no spaces
+    skipped, no "sep=" line.
+    """
     dialect = inspection["dialect"]
     return {
         "encoding": inspection["encoding"]["codec"],
@@ -123,6 +134,8 @@ def reader_options(inspection: dict) -> dict:
         "quotechar": dialect["quotechar"],
         "doublequote": dialect["doublequote"],
         "escapechar": dialect["escapechar"],
+        "skipinitialspace": dialect.get("skipinitialspace", False),
+        "sep_line": dialect.get("sep_line", False),
     }
 
 
@@ -233,8 +246,22 @@ class _Problems:
         if len(self.items) < MAX_PROBLEMS:
             self.items.append({"line": line, "reason": reason, "severity": severity})
 
-    def fatal(self, error: SourceError) -> None:
+    def fatal(self, error: SourceError, dialect: dict, options: InspectOptions) -> None:
         self.add(error.line, error.reason, "error")
+        if (
+            error.reason.startswith(UNCLOSED_QUOTE)
+            and options.quotechar is None
+            and dialect.get("quotechar")
+            and dialect.get("quoted_fields") == 0
+        ):
+            # Quoting was assumed, not seen: the quote may be a value's first character
+            # (an inch mark, a quotation) in a file that never quotes.
+            self.add(
+                error.line,
+                f"no field at the start of the file is quoted, so this {dialect['quotechar']} may be part of a "
+                'value: if so, choose no quote character ({"quotechar": ""}) and inspect again',
+                "error",
+            )
 
 
 def _layout(records: list, options: InspectOptions) -> tuple[bool, list[str], list[str]]:
@@ -277,9 +304,11 @@ def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | Non
                 break
             records.append(record)
     except SourceError as exc:
-        problems.fatal(exc)
+        problems.fatal(exc, result["dialect"], options)
     if not records:
-        if not problems.items:
+        if not problems.items and dialect.sep_line:
+            problems.add(1, 'the file has no rows after its "sep=" line', "error")
+        elif not problems.items:
             problems.add(1, "the file has no rows, only blank lines", "error")
         result.update(problems=problems.items, loadable=False)
         return result
@@ -358,7 +387,7 @@ def confirm(
             if on_progress and rows % progress_every == 0:
                 on_progress(rows, offset)
     except SourceError as exc:
-        problems.fatal(exc)
+        problems.fatal(exc, inspection["dialect"], options)
         sample_was_clean = not inspection.get("complete") and not any(
             problem["severity"] == "error" for problem in inspection.get("problems", [])
         )
@@ -374,7 +403,7 @@ def confirm(
         problems.add(header_line, HEADER_ONLY)
     index.finish(rows)
     confirmed = {
-        **inspection,
+        **{key: value for key, value in inspection.items() if key not in PASS_KEYS},
         "columns": columns.describe(originals),
         "row_count": rows,
         "sampled_rows": rows,
@@ -400,8 +429,13 @@ def describe_reading(inspection: dict) -> str:
     delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(
         dialect["delimiter"], dialect["delimiter"]
     )
+    how = f"{delimiter}-delimited"
+    if dialect.get("sep_line"):
+        how += ' (as the first line, "sep=", says; that line is skipped)'
+    if dialect.get("skipinitialspace"):
+        how += ", spaces after a delimiter skipped"
     markers = ", ".join(repr(marker) for marker in inspection["null_markers"])
     return (
-        f"Reading as {inspection['encoding']['encoding']}, {delimiter}-delimited, "
+        f"Reading as {inspection['encoding']['encoding']}, {how}, "
         f"{'with a header row' if inspection['header'] else 'without a header row'}; null markers: {markers}"
     )
