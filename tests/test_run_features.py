@@ -161,3 +161,31 @@ def test_cancel_stops_a_running_load_which_rolls_back(alice, dest):
     again = client.post(f"/api/runs/{run_id}/cancel/")
     assert again.status_code == 400
     assert again.json() == {"detail": [f"Run {run_id} has already finished (Cancelled); there is nothing to cancel."]}
+
+
+def test_a_load_into_duckdb_through_the_worker(alice, settings):
+    import duckdb
+
+    client = client_for(alice)
+    credential = client.post(
+        "/api/credentials/", {"name": "local", "kind": "duckdb", "database": "warehouse.duckdb"}, format="json"
+    ).json()
+    uploaded = upload(client, HEADER + GOOD + MORE)
+    job = create_job(
+        client,
+        source=uploaded["id"],
+        destination=credential["id"],
+        schema="analytics",
+        load_strategy="UPSERT",
+        upsert_keys=["id"],
+    )
+
+    first = wait_for_run(start(client, job["id"])["id"])
+    second = wait_for_run(start(client, job["id"])["id"])
+
+    assert first.status == RunStatus.SUCCEEDED, first.error_message
+    assert (first.rows_inserted, first.rows_updated, first.rows_unchanged) == (3, 0, 0)
+    assert (second.rows_inserted, second.rows_updated, second.rows_unchanged) == (0, 0, 3)
+    with duckdb.connect(str(settings.DUCKDB_DIR / "warehouse.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT id, customer, amount::VARCHAR, paid FROM analytics.orders ORDER BY id").fetchall()
+    assert rows == [(1, "ada", "1.50", True), (2, "grace", "2.50", False), (6, "donald", "6.00", True)]
