@@ -72,6 +72,8 @@ class ColumnMappingInline(admin.TabularInline):
         "transform_args",
         "expression",
         "format",
+        "true_words",
+        "false_words",
         "default",
         "nullable",
     ]

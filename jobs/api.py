@@ -189,6 +189,25 @@ class JobViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.job_delete(job=instance)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("rows", OpenApiTypes.INT, description="How many rows (1 to 50, default 10).")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        """The mappings (transforms, conversions, calculated columns) tried on the file's first rows.
+
+        {"columns": [...], "rows": [{"line": 2, "values": {...}} or {"line": 3, "error": "...",
+        "column": "...", "value": "..."}]}: what the load would write, or why it would reject a row.
+        """
+        try:
+            rows = int(request.query_params.get("rows", 10))
+        except ValueError:
+            raise serializers.ValidationError({"rows": "A whole number from 1 to 50."}) from None
+        if not 1 <= rows <= 50:
+            raise serializers.ValidationError({"rows": "A whole number from 1 to 50."})
+        return Response(services.job_preview(job=self.get_object(), rows=rows))
+
     @extend_schema(request=RunRequestSerializer, responses={202: RunSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from credentials.connectors import CONNECTORS
 from jobs.coltypes import parse_type
+from jobs.errors import SourceError
 from jobs.inspection.scan import SCAN_WATCH
 from jobs.models import ColumnMapping, Job, LoadStrategy, ScanStatus, Upload
 from jobs.transform import ColumnSpec, validate_columns
@@ -152,12 +153,12 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
     if job.destination_id:
         connector = CONNECTORS[job.destination.kind]
         if not connector.supports_load:
-            add("destination", f"Loading into {connector.label} is not available yet; choose a PostgreSQL destination.")
+            add("destination", f"Loading into {connector.label} is not available.")
     if job.load_strategy == LoadStrategy.UPSERT and not job.upsert_keys:
         add("upsert_keys", "An UPSERT needs its key columns: the destination columns that identify a row.")
     if job.max_rejected_ratio is not None and not 0 <= job.max_rejected_ratio <= 1:
         add("max_rejected_ratio", "A share of the rows read, from 0 to 1 (0.01 is 1%).")
-    for problem in validate_columns(column_specs(mappings)):
+    for problem in validate_columns(column_specs(mappings), source_names=_source_names(job)):
         add("mappings", problem[:1].upper() + problem[1:] + ".")
     destination_columns = {m.destination_column for m in mappings}
     if not isinstance(job.upsert_keys, list) or not all(isinstance(k, str) for k in job.upsert_keys):
@@ -174,6 +175,49 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
     if errors:
         raise ValidationError(errors)
     job.full_clean(exclude=["owner", "destination", "source"])
+
+
+def _source_names(job: Job) -> list[str] | None:
+    """The names expressions may use from the source file: header names and their safe aliases.
+
+    None (names not checked until the run) while the job has no source, or a source with no rows.
+    """
+    if job.source_id is None:
+        return None
+    inspection = job.source.inspection or upload_inspect(upload=job.source)
+    if "columns" not in inspection:
+        return None
+    names = []
+    for column in inspection["columns"]:
+        names += [column["name"], column.get("original_name") or column["name"]]
+    return names
+
+
+def job_preview(*, job: Job, rows: int = 10) -> dict:
+    """The job's mappings tried on the first rows of its file: output values, or why a row is rejected.
+
+    What a user checks while editing mappings and calculated columns, before any run.
+    """
+    from jobs.transform import MappingError, preview_transform
+
+    if job.source_id is None:
+        raise ValidationError("The job has no source file to preview.")
+    inspection = job.source.inspection or upload_inspect(upload=job.source)
+    if "columns" not in inspection:
+        raise ValidationError("The source file has no rows to preview.")
+    page = upload_preview(upload=job.source, page=1, page_size=rows)
+    specs = column_specs(job.mappings.order_by("position"))
+    try:
+        results = preview_transform(
+            [column.get("original_name") or column["name"] for column in inspection["columns"]],
+            specs,
+            aliases=[column["name"] for column in inspection["columns"]],
+            null_markers=inspection["null_markers"],
+            rows=[(row["line"], row["fields"]) for row in page["rows"]],
+        )
+    except (MappingError, SourceError) as exc:
+        raise ValidationError(str(exc)) from None
+    return {"columns": [spec.destination_column for spec in specs], "rows": results}
 
 
 def _build_mappings(job: Job, mappings: list[dict[str, Any]]) -> list[ColumnMapping]:

@@ -192,7 +192,9 @@ def test_a_killed_connection_leaves_the_table_as_it_was(existing):
     with pytest.raises(ConnectorError) as caught:
         connector().load(plan(existing), incoming(), no_events)
 
+    assert caught.value.message.startswith("Lost the connection to PostgreSQL at ")
     assert "Nothing was written" in caught.value.message
+    assert caught.value.retryable is True
     assert contents(existing) == before
 
 

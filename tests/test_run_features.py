@@ -8,7 +8,7 @@ import io
 import pytest
 
 from runs.models import JobRun, RunStatus
-from tests.conftest import client_for, wait_for_run, wait_until
+from tests.conftest import client_for, dest_credential_fields, wait_for_run, wait_until
 from tests.test_api_load import create_credential, create_job, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -189,3 +189,30 @@ def test_a_load_into_duckdb_through_the_worker(alice, settings):
     with duckdb.connect(str(settings.DUCKDB_DIR / "warehouse.duckdb"), read_only=True) as conn:
         rows = conn.execute("SELECT id, customer, amount::VARCHAR, paid FROM analytics.orders ORDER BY id").fetchall()
     assert rows == [(1, "ada", "1.50", True), (2, "grace", "2.50", False), (6, "donald", "6.00", True)]
+
+
+def test_a_redshift_destination_replaces_all_rows_through_the_worker(alice, dest):
+    """Redshift's plan (batched INSERTs, DELETE, no COPY) runs against PostgreSQL, which accepts its SQL."""
+    dest.execute(
+        f'CREATE TABLE "{dest.schema}".orders (id bigint, customer varchar(65535), amount numeric(10,2), '
+        "ordered_on date, paid boolean)"
+    )
+    dest.execute(f"INSERT INTO \"{dest.schema}\".orders VALUES (99, 'gone', 1.00, '2026-01-01', true)")
+    client = client_for(alice)
+    fields = {**dest_credential_fields(), "kind": "redshift"}
+    credential = client.post("/api/credentials/", {"name": "rs", **fields}, format="json").json()
+    uploaded = upload(client, HEADER + GOOD + MORE)
+    job = create_job(
+        client,
+        source=uploaded["id"],
+        destination=credential["id"],
+        schema=dest.schema,
+        create_table=False,
+        load_strategy="TRUNCATE_INSERT",
+    )
+
+    run = wait_for_run(start(client, job["id"])["id"])
+
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert run.rows_written == 3
+    assert table(dest) == [(1, "ada"), (2, "grace"), (6, "donald")]

@@ -459,7 +459,10 @@ class PostgresConnector:
     def _translate(self, exc: psycopg.Error, plan: LoadPlan, lines: array) -> ConnectorError:
         diag = exc.diag
         primary = diag.message_primary or str(exc).splitlines()[0]
-        if isinstance(exc, psycopg.OperationalError) and (not diag.sqlstate or diag.sqlstate.startswith("08")):
+        # 08xxx: connection exceptions; 57P01-57P03: the server terminated the session (a restart,
+        # pg_terminate_backend, a failover). Either way the transaction is gone: try again.
+        lost = not diag.sqlstate or diag.sqlstate.startswith("08") or diag.sqlstate in ("57P01", "57P02", "57P03")
+        if isinstance(exc, psycopg.OperationalError) and lost:
             return ConnectorError(
                 self.params.scrub(
                     f"Lost the connection to {self.label} at {self.where}: {primary}. Nothing was written."
