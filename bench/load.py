@@ -10,8 +10,12 @@ into the same table of the same PostgreSQL:
 - psql:           `psql \\copy` of the file (the limit, and the baseline of every ratio)
 - engine:         our INSERT with a realistic mapping: UPPER on one column, TRIM on another, a
                   calculated column (amount * quantity), and a type conversion on every column
+                  (server-side conversion: the file's fields go to PostgreSQL as text, converted
+                  by one INSERT ... SELECT; jobs/pushdown.py)
 - engine-upsert:  our UPSERT on id into a table already holding half of the keys (a quarter of
                   them with changed values)
+- engine-rows:    the same INSERT converting row by row in Python (the path a file with bad
+                  values, or a mapping the server cannot convert exactly, takes)
 - to_sql:         pandas read_csv + DataFrame.to_sql (SQLAlchemy, method=None, chunks of 10k)
 - executemany:    Python csv + psycopg executemany of INSERTs in batches of 1,000
 
@@ -60,7 +64,7 @@ MAPPING = [
 SOURCE_COLUMNS = [source for source, *_ in MAPPING if source]
 TABLE_COLUMNS = [(dest, type_name) for _, dest, type_name, _, _ in MAPPING]
 PLAIN_COLUMNS = [(dest, type_name) for source, dest, type_name, _, _ in MAPPING if source]
-METHODS = ("psql", "engine", "engine-upsert", "to_sql", "executemany")
+METHODS = ("psql", "engine", "engine-upsert", "engine-rows", "to_sql", "executemany")
 
 
 def make_file(path: Path, rows: int) -> None:
@@ -129,8 +133,9 @@ def connection_params(url: str):
     )  # fmt: skip
 
 
-def run_engine(url: str, path: Path, table: str, strategy: str) -> None:
+def run_engine(url: str, path: Path, table: str, strategy: str, pushdown_allowed: bool = True) -> None:
     from credentials.connectors import LoadPlan, TargetColumn, get_connector
+    from jobs.pushdown import compile_pushdown
     from jobs.reader import open_csv
     from jobs.transform import ColumnSpec, compile_transform, transformed
 
@@ -145,10 +150,18 @@ def run_engine(url: str, path: Path, table: str, strategy: str) -> None:
         strategy,
         key_columns=("id",) if strategy == "UPSERT" else (),
     )
+    connector = get_connector(connection_params(url))
     with path.open("rb") as stream:
+        # As a run does (runs/executor.py): the server converts when every mapping allows it.
         source = open_csv(stream)
-        rows = transformed(source.records, compile_transform(source.header, specs))
-        result = get_connector(connection_params(url)).load(plan, rows, on_event=lambda phase, message: None)
+        transform = compile_transform(source.header, specs)
+        pushdown = compile_pushdown(source.header, specs) if pushdown_allowed else None
+        if pushdown is not None:
+            lines = (pushdown.render(fields) for _, fields in source.records)
+            result = connector.load_pushdown(plan, pushdown, lines, on_event=lambda phase, message: None)
+        else:
+            rows = transformed(source.records, transform)
+            result = connector.load(plan, rows, on_event=lambda phase, message: None)
     if strategy == "UPSERT":
         print(f"# upsert: {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged")
 
@@ -208,6 +221,8 @@ def run_one(method: str, url: str, path: Path, table: str, rows: int) -> None:
         run_engine(url, path, table, "INSERT")
     elif method == "engine-upsert":
         run_engine(url, path, table, "UPSERT")
+    elif method == "engine-rows":
+        run_engine(url, path, table, "INSERT", pushdown_allowed=False)
     elif method == "to_sql":
         run_to_sql(url, path, table)
     elif method == "executemany":

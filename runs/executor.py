@@ -23,9 +23,11 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from credentials.connectors import ConnectorError, LoadPlan, TargetColumn, get_connector
+from credentials.connectors.postgresql import PushdownRefused
 from credentials.services import credential_params
 from jobs.errors import SourceError
 from jobs.inspection.scan import describe_reading, reader_options
+from jobs.pushdown import NotPushable, Pushdown, RawRowRefused, compile_pushdown
 from jobs.reader import open_source
 from jobs.services import column_specs, upload_inspect
 from jobs.transform import MappingError, compile_transform
@@ -341,24 +343,35 @@ def execute(run_id: int) -> None:
             check = connector.check(plan)
             run_log(run, check.message, phase="prepare")
         options = reader_options(inspection)
-        with default_storage.open(job.source.file.name, "rb") as stream_file:
-            source = open_source(
-                stream_file,
-                reader_options=options,
-                header=inspection["header"],
-                aliases=[column["name"] for column in inspection["columns"]],
-                null_markers=inspection["null_markers"],
-            )
-            transform = compile_transform(
-                source.header, specs, aliases=source.aliases, null_markers=source.null_markers
-            )
+
+        def open_file():
+            stream_file = default_storage.open(job.source.file.name, "rb")
+            try:
+                source = open_source(
+                    stream_file,
+                    reader_options=options,
+                    header=inspection["header"],
+                    aliases=[column["name"] for column in inspection["columns"]],
+                    null_markers=inspection["null_markers"],
+                )
+            except BaseException:
+                stream_file.close()
+                raise
+            return stream_file, source
+
+        def on_event(phase: str, message: str) -> None:
+            run_log(run, message, phase=phase)
+
+        budget = Budget(job.max_rejected_rows, job.max_rejected_ratio)
+
+        def row_stream(source) -> tuple[RowStream, Progress]:
             progress = Progress(run, source, job.source.size)
             stream = RowStream(
                 run,
                 source.records,
                 transform,
                 progress,
-                Budget(job.max_rejected_rows, job.max_rejected_ratio),
+                budget,
                 watcher,
                 delimiter=options["delimiter"],
                 quotechar=options["quotechar"],
@@ -367,6 +380,14 @@ def execute(run_id: int) -> None:
                 dry_run=run.dry_run,
             )
             source.on_ragged(stream.reject_ragged)
+            return stream, progress
+
+        stream_file, source = open_file()
+        try:
+            transform = compile_transform(
+                source.header, specs, aliases=source.aliases, null_markers=source.null_markers
+            )
+            stream, progress = row_stream(source)
             if run.dry_run:
                 _dry_run(run, stream, specs, started)
                 return
@@ -376,18 +397,45 @@ def execute(run_id: int) -> None:
                 f"{job.destination.name}: {job.schema}.{job.table}, {job.load_strategy}",
                 phase="load",
             )
+            result = None
+            pushdown = _pushdown(run, connector, source, specs)
+            if pushdown is not None:
+                source.on_ragged(None)  # a ragged row sends the load to the row path
+                try:
+                    result = connector.load_pushdown(
+                        plan,
+                        pushdown,
+                        _raw_lines(source.records, pushdown, progress, watcher),
+                        on_event=on_event,
+                        before_commit=lambda: run_commit_gate(run_id=run.pk),
+                        register_cancel=watcher.register_cancel,
+                    )
+                except (PushdownRefused, RawRowRefused, SourceError) as exc:
+                    reason = exc.describe() if isinstance(exc, SourceError) else str(exc)
+                    run_log(
+                        run,
+                        f"Not every value converts on the server ({reason}); nothing was written. Loading again, "
+                        "converting row by row, which names each bad row.",
+                        phase="load",
+                    )
+                    stream_file.close()
+                    stream_file, source = open_file()  # from the top of the file
+                    stream, progress = row_stream(source)
+            if result is None:
 
-            def before_commit() -> None:
-                stream.check_budget()
-                run_commit_gate(run_id=run.pk)
+                def before_commit() -> None:
+                    stream.check_budget()
+                    run_commit_gate(run_id=run.pk)
 
-            result = connector.load(
-                plan,
-                stream,
-                on_event=lambda phase, message: run_log(run, message, phase=phase),
-                before_commit=before_commit,
-                register_cancel=watcher.register_cancel,
-            )
+                result = connector.load(
+                    plan,
+                    stream,
+                    on_event=on_event,
+                    before_commit=before_commit,
+                    register_cancel=watcher.register_cancel,
+                )
+        finally:
+            stream_file.close()
         seconds = time.monotonic() - started
         rate = progress.rows / seconds if seconds > 0 else 0
         summary = f"Wrote {result.rows_written:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)"
@@ -445,6 +493,33 @@ def execute(run_id: int) -> None:
             stream.flush()
         watcher.stop()
         close_old_connections()
+
+
+def _pushdown(run: JobRun, connector, source, specs) -> Pushdown | None:
+    """The fast path's SQL when the destination and every mapping allow it (jobs.pushdown)."""
+    if not settings.LOAD_PUSHDOWN or not getattr(connector, "accepts_copy_text", False):
+        return None
+    try:
+        return compile_pushdown(source.header, specs, aliases=source.aliases, null_markers=source.null_markers)
+    except NotPushable as exc:
+        run_log(run, f"Converting row by row: {exc}.", phase="load")
+        return None
+
+
+def _raw_lines(records, pushdown: Pushdown, progress: Progress, watcher: Watcher) -> Iterator[str]:
+    """The records as lines of COPY text for the fast path, counted and reported like the row path."""
+    render = pushdown.render
+    cancelled = watcher.cancelled
+    for _, fields in records:
+        yield render(fields)
+        progress.rows += 1
+        if progress.rows % PROGRESS_EVERY_ROWS == 0:
+            if cancelled.is_set():
+                raise RunCancelled()
+            progress.report()
+    if cancelled.is_set():
+        raise RunCancelled()
+    progress.report(force=True)
 
 
 def _dry_run(run: JobRun, stream: RowStream, specs, started: float) -> None:

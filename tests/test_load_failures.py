@@ -59,7 +59,7 @@ def test_bad_value_for_a_typed_column_names_line_column_and_value(alice, existin
     run = load(alice, existing_orders, text)
 
     assert run.status == "FAILED"
-    assert (run.error_line, run.error_column, run.error_value) == (7001, "amount", "12.5x")
+    assert (run.error_line, run.error_column, run.error_value) == (7001, "amount", "12.5x"), run.error_message
     assert run.error_message == "is not a number"
     assert (run.rows_read, run.rows_rejected) == (7000, 1)  # read up to the bad row; none were written
     assert run.rows_written == 0

@@ -48,6 +48,9 @@ def test_rejects_within_the_budget_load_the_good_rows_and_are_downloadable(alice
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert (run.rows_read, run.rows_written, run.rows_rejected) == (6, 3, 3)
     assert table(dest) == [(1, "ada"), (2, "grace"), (6, "donald")]
+    log = list(run.events.values_list("message", flat=True))
+    # The server-side conversion was tried first, refused the bad values, and the row path took over.
+    assert any(message.startswith("Not every value converts on the server") for message in log)
     rejects = client.get(f"/api/runs/{run.pk}/rejects/").json()["results"]
     assert [(r["line"], r["column"], r["value"]) for r in rejects] == [
         (4, "amount", "12.5x"),
@@ -142,6 +145,8 @@ def test_upsert_counts_reach_the_run(alice, dest):
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert (run.rows_inserted, run.rows_updated, run.rows_unchanged, run.rows_written) == (1, 1, 1, 2)
     assert table(dest) == [(1, "ada"), (2, "grace"), (6, "donald")]
+    log = list(run.events.values_list("message", flat=True))
+    assert any("converted by the server" in message for message in log)  # a clean file takes the fast path
 
 
 def test_cancel_stops_a_running_load_which_rolls_back(alice, dest):

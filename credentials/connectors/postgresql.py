@@ -25,8 +25,13 @@ from credentials.connectors.base import (
 
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.S)
 STAGE_TABLE = "etlportal_stage"
+RAW_TABLE = "etlportal_raw"  # the fast path's fields as text
 COPY_TEXT_BATCH = 2000  # rendered rows sent per write
 STAGE_ROW = "etlportal_row"  # the staged row's position in the file (1 = first data row)
+
+
+class PushdownRefused(Exception):
+    """The fast path cannot load this file (a value its SQL refuses): nothing was written; use the row path."""
 
 
 class PostgresConnector:
@@ -195,6 +200,110 @@ class PostgresConnector:
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, lines) from None
         return result
+
+    def load_pushdown(
+        self,
+        plan: LoadPlan,
+        pushdown,
+        raw_lines,
+        on_event: EventCallback,
+        before_commit: CommitGate | None = None,
+        register_cancel: RegisterCancel | None = None,
+    ) -> LoadResult:
+        """The fast path (jobs.pushdown): raw text into a temporary table, converted by the server.
+
+        `raw_lines` yields the records as lines of COPY text (Pushdown.render). Raises
+        PushdownRefused, with everything rolled back, when a value does not pass the SQL
+        conversions (or a raw line cannot be sent): the caller then loads on the row path, which
+        names the bad rows. Other failures (connection, locks, cancel) are ConnectorErrors as in load().
+        """
+        raw = sql.Identifier(RAW_TABLE)
+        no_lines = array("q")
+        with self.connect() as conn:
+            pushdown = pushdown.for_server(conn.info.server_version)
+            select = sql.SQL(", ").join(pushdown.select)
+            if register_cancel is not None:
+                register_cancel(conn.cancel_safe)
+            try:
+                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
+                conn.execute("SELECT set_config('TimeZone', 'UTC', true)")  # naive timestamptz values are UTC
+                self._lock_target(conn, plan, on_event)
+                created, _ = self._prepare_table(conn, plan, on_event)
+                columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in pushdown.raw_columns)
+                conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(raw, columns))
+                on_event("load", f"Copying the file's fields for {plan.schema}.{plan.table} (converted by the server)")
+                copy_sql = sql.SQL("COPY {} FROM STDIN (DELIMITER E'\\x1f')").format(raw)
+                staged = 0
+                with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                    batch: list[str] = []
+                    for text in raw_lines:
+                        batch.append(text)
+                        if len(batch) >= COPY_TEXT_BATCH:
+                            staged += len(batch)
+                            batch.append("")
+                            copy.write("\n".join(batch))
+                            batch.clear()
+                    if batch:
+                        staged += len(batch)
+                        batch.append("")
+                        copy.write("\n".join(batch))
+                converted = sql.SQL("SELECT {} FROM {}").format(select, raw)
+                try:
+                    result = self._apply_pushdown(conn, plan, converted, staged, on_event)
+                except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                    raise PushdownRefused(exc.diag.message_primary or str(exc)) from None
+                result.table_created = created
+                if before_commit is not None:
+                    before_commit()
+                on_event("commit", "Committing")
+            except psycopg.errors.QueryCanceled as exc:
+                if "user request" not in str(exc):
+                    raise self._translate(exc, plan, no_lines) from None
+                raise ConnectorError(
+                    f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
+                ) from None
+            except psycopg.DataError as exc:  # the raw COPY (BadCopyFileFormat is a DataError)
+                raise PushdownRefused(exc.diag.message_primary or str(exc)) from None
+            except psycopg.Error as exc:
+                raise self._translate(exc, plan, no_lines) from None
+        return result
+
+    def _apply_pushdown(
+        self, conn: psycopg.Connection, plan: LoadPlan, converted: sql.Composed, staged: int, on_event: EventCallback
+    ) -> LoadResult:
+        target = sql.Identifier(plan.schema, plan.table)
+        names = self._names(plan)
+        if plan.strategy in ("INSERT", "TRUNCATE_INSERT"):
+            if plan.strategy == "TRUNCATE_INSERT":
+                on_event("load", f"Replacing all rows of {plan.schema}.{plan.table}")
+                conn.execute(sql.SQL("TRUNCATE {}").format(target))
+            on_event("load", f"Converting and inserting {staged:,} rows")
+            written = conn.execute(sql.SQL("INSERT INTO {} ({}) {}").format(target, names, converted)).rowcount
+            return LoadResult(rows_written=written, table_created=False, inserted=written)
+        # UPSERT: the converted rows become the usual staging table, numbered in file order.
+        on_event("load", f"Converting {staged:,} rows")
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT *, row_number() OVER () AS {} FROM ({}) AS c ({})"
+            ).format(sql.Identifier(STAGE_TABLE), sql.Identifier(STAGE_ROW), converted, names)
+        )
+        stage = sql.Identifier(STAGE_TABLE)
+        keys = [sql.Identifier(key) for key in plan.key_columns]
+        trouble = (
+            conn.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 1").format(
+                    stage, sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(k) for k in keys)
+                )
+            ).fetchone()
+            or conn.execute(
+                sql.SQL("SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
+                    stage, sql.SQL(", ").join(keys)
+                )
+            ).fetchone()
+        )
+        if trouble:
+            raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
+        return self._apply(conn, plan, staged, on_event)
 
     def _lock_target(self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback) -> None:
         """One load at a time per destination table: a transaction-level advisory lock on its name.
