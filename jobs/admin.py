@@ -63,20 +63,7 @@ class ColumnMappingInline(admin.TabularInline):
     model = ColumnMapping
     formset = MappingFormSet
     extra = 0
-    fields = [
-        "position",
-        "source_column",
-        "destination_column",
-        "destination_type",
-        "transform",
-        "transform_args",
-        "expression",
-        "format",
-        "true_words",
-        "false_words",
-        "default",
-        "nullable",
-    ]
+    fields = ["position", *services.MAPPING_FIELDS]
     ordering = ["position"]
 
 

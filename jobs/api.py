@@ -148,23 +148,7 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = [
-            "id",
-            "name",
-            "owner",
-            "source",
-            "destination",
-            "schema",
-            "table",
-            "create_table",
-            "load_strategy",
-            "upsert_keys",
-            "max_rejected_rows",
-            "max_rejected_ratio",
-            "mappings",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "owner", *services.JOB_FIELDS, "mappings", "created_at", "updated_at"]
 
     def create(self, validated_data):
         return services.job_create(owner=self.context["request"].user, **validated_data)

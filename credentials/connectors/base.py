@@ -161,3 +161,16 @@ def column_type_problem(column: TargetColumn, table_type: str) -> str | None:
         f"column {column.name!r} is {table_type} in the table but the mapping produces {column.sql_type}; "
         f"change the mapping's type to {table_type}"
     )
+
+
+def duplicate_key_error(plan: LoadPlan, values, count: int, lines: list[int]) -> ConnectorError:
+    """An UPSERT key found `count` times in the file; `lines` holds the first few source lines (at least 2)."""
+    where = ", ".join(str(line) for line in lines[:5]) + (" …" if count > 5 else "")
+    key = ", ".join(f"{name}={value}" for name, value in zip(plan.key_columns, values, strict=True))
+    return ConnectorError(
+        f"The key ({key}) appears {count} times in the file (lines {where}); an UPSERT needs each key once. "
+        "Nothing was written.",
+        line=lines[1],
+        column=plan.key_columns[0],
+        value=str(values[0]),
+    )

@@ -21,6 +21,7 @@ from credentials.connectors.base import (
     Rows,
     TestResult,
     column_type_problem,
+    duplicate_key_error,
 )
 
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.S)
@@ -408,15 +409,7 @@ class PostgresConnector:
         ).fetchone()
         if duplicate:
             *values, positions = duplicate
-            where = ", ".join(str(lines[p - 1]) for p in positions[:5]) + (" …" if len(positions) > 5 else "")
-            key = ", ".join(f"{name}={value}" for name, value in zip(plan.key_columns, values, strict=True))
-            raise ConnectorError(
-                f"The key ({key}) appears {len(positions)} times in the file (lines {where}); an UPSERT needs "
-                "each key once. Nothing was written.",
-                line=lines[positions[1] - 1],
-                column=plan.key_columns[0],
-                value=str(values[0]),
-            )
+            raise duplicate_key_error(plan, values, len(positions), [lines[p - 1] for p in positions[:5]])
 
     def _apply(self, conn: psycopg.Connection, plan: LoadPlan, staged: int, on_event: EventCallback) -> LoadResult:
         """The strategy, from the staging table into the target."""

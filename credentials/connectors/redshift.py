@@ -73,6 +73,7 @@ from credentials.connectors.base import (
     RegisterCancel,
     Rows,
     TargetColumn,
+    duplicate_key_error,
 )
 from credentials.connectors.postgresql import STAGE_ROW, STAGE_TABLE, PostgresConnector
 from jobs.coltypes import parse_type
@@ -490,15 +491,7 @@ class RedshiftConnector(PostgresConnector):
         width = len(plan.key_columns)
         values, count, group = found[0][:width], found[0][width + 1], found[0][width + 2]
         positions = [entry[width] for entry in found if entry[width + 2] == group]
-        where = ", ".join(str(lines[p - 1]) for p in positions[:5]) + (" …" if count > 5 else "")
-        key = ", ".join(f"{name}={value}" for name, value in zip(plan.key_columns, values, strict=True))
-        raise ConnectorError(
-            f"The key ({key}) appears {count} times in the file (lines {where}); an UPSERT needs "
-            "each key once. Nothing was written.",
-            line=lines[positions[1] - 1],
-            column=plan.key_columns[0],
-            value=str(values[0]),
-        )
+        raise duplicate_key_error(plan, values, count, [lines[p - 1] for p in positions[:5]])
 
     def _apply(self, conn: psycopg.Connection, plan: LoadPlan, staged: int, on_event: EventCallback) -> LoadResult:
         """The strategy, from the staging table into the target."""
