@@ -230,6 +230,15 @@ def _build_mappings(job: Job, mappings: list[dict[str, Any]]) -> list[ColumnMapp
         for name, empty in (("transform_args", {}), ("true_words", []), ("false_words", []), ("format", "")):
             if name in values and values[name] is None:  # a blank admin field, or null in the API
                 values[name] = empty
+        column = values.get("destination_column") or f"#{position}"
+        if not isinstance(values.get("transform_args", {}), dict):
+            raise ValidationError(
+                {"mappings": [f'Column {column!r}: transform_args is an object, e.g. {{"from": ",", "to": ""}}.']}
+            )
+        for name in ("true_words", "false_words"):
+            words = values.get(name, [])
+            if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+                raise ValidationError({"mappings": [f'Column {column!r}: {name} is a list of words, e.g. ["yes"].']})
         built.append(ColumnMapping(job=job, position=position, **values))
     return built
 

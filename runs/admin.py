@@ -31,8 +31,12 @@ class RejectedRowInline(admin.TabularInline):
     verbose_name_plural = "Rejected rows (the first 100 here; download them all from the link above)"
 
     def get_queryset(self, request):
+        # The formset filters by run after this; the first 100 must be taken from this run's rows.
         queryset = super().get_queryset(request)
-        first = queryset.order_by("run", "line", "id").values_list("pk", flat=True)[:100]
+        run_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if run_id is None:
+            return queryset.none()
+        first = queryset.filter(run_id=run_id).order_by("line", "id").values_list("pk", flat=True)[:100]
         return queryset.filter(pk__in=list(first))
 
     def has_add_permission(self, request, obj=None):

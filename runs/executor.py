@@ -248,6 +248,8 @@ class RowStream:
         return out.getvalue()
 
     def _reject(self, exc: SourceError, raw: str) -> None:
+        if self.watcher.cancelled.is_set():  # a long run of bad rows must not hide a cancel
+            raise RunCancelled()
         self.progress.rejected += 1
         if self.first_reject is None:
             self.first_reject = exc
@@ -412,6 +414,7 @@ def execute(run_id: int) -> None:
                     )
                 except (PushdownRefused, RawRowRefused, SourceError) as exc:
                     reason = exc.describe() if isinstance(exc, SourceError) else str(exc)
+                    reason = reason if len(reason) <= 200 else reason[:200] + "…"
                     run_log(
                         run,
                         f"Not every value converts on the server ({reason}); nothing was written. Loading again, "

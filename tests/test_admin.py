@@ -217,3 +217,16 @@ def test_cancel_action_and_rejects_download(staff, job):
         "line,column,value,reason,raw",
         '4,amount,x,is not a number,"3,x"',
     ]
+
+
+def test_each_run_page_lists_its_own_rejects(staff, job):
+    from runs.models import RejectedRow
+
+    first, second = job.runs.get(), JobRun.objects.create(job=job, status="SUCCEEDED", rows_rejected=1)
+    RejectedRow.objects.create(run=first, line=4, raw="a", column="c", value="v", reason="reason of the first run")
+    RejectedRow.objects.create(run=second, line=9, raw="b", column="c", value="w", reason="reason of the second run")
+
+    page = client_for(staff).get(f"/admin/runs/jobrun/{second.pk}/change/")
+
+    assert b"reason of the second run" in page.content
+    assert b"reason of the first run" not in page.content

@@ -98,3 +98,21 @@ def test_preview_rows_must_be_a_small_whole_number(alice):
 
     assert client.get(f"/api/jobs/{created['id']}/preview/?rows=500").status_code == 400
     assert client.get(f"/api/jobs/{created['id']}/preview/?rows=x").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("transform_args", "ab", "Column 'id': transform_args is an object"),
+        ("transform_args", 5, "Column 'id': transform_args is an object"),
+        ("true_words", "si", "Column 'id': true_words is a list of words"),
+        ("false_words", [1], "Column 'id': false_words is a list of words"),
+    ],
+)
+def test_mapping_options_of_the_wrong_shape_are_a_400(alice, field, value, message):
+    mapping = {"source_column": "Order ID", "destination_column": "id", "destination_type": "bigint", field: value}
+
+    response = client_for(alice).post("/api/jobs/", job_body(alice, [mapping]), format="json")
+
+    assert response.status_code == 400
+    assert response.json()["mappings"][0].startswith(message)

@@ -283,3 +283,81 @@ def test_quirky_identifiers_load_into_exactly_the_named_table(dest):
     assert [name for (name,) in names] == QUIRKY
     tables = dest.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
     assert sorted(name for (name,) in tables.fetchall()) == sorted(["decoy", table])
+
+
+@pytest.mark.parametrize("primary_key", [True, False], ids=["on-conflict", "update-then-insert"])
+def test_upsert_compares_json_columns_as_text(dest, primary_key):
+    key = "PRIMARY KEY" if primary_key else ""
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (id integer {key}, doc json)')
+    dest.execute(f"""INSERT INTO "{dest.schema}".t VALUES (1, '{{"a": 1}}'), (2, '[1]')""")
+    columns = [TargetColumn("id", "integer", False), TargetColumn("doc", "json")]
+
+    result = connector().load(
+        plan(dest, "UPSERT", columns=columns, key_columns=("id",)),
+        rows((1, '{"a": 1}'), (2, "[2]"), (3, "{}")),
+        no_events,
+    )
+
+    assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
+
+
+def test_timestamps_into_timestamptz_are_utc_whatever_the_server_zone(dest):
+    from datetime import UTC, date, datetime
+
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (at timestamptz, day timestamptz)')
+    zoned = get_connector(
+        ConnectionParams(**dest_credential_fields(), options={"options": "-c TimeZone=America/New_York"})
+    )
+    columns = [TargetColumn("at", "timestamp"), TargetColumn("day", "date")]
+
+    zoned.load(plan(dest, columns=columns), rows((datetime(2024, 1, 2, 10, 0), date(2024, 1, 2))), no_events)
+
+    dest.execute("SET TIME ZONE 'UTC'")
+    assert contents(dest) == [(datetime(2024, 1, 2, 10, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC))]
+
+
+def test_a_constraint_checked_at_commit_fails_the_load_with_a_message(dest):
+    schema = dest.schema
+    dest.execute(f'CREATE TABLE "{schema}".parent (id integer PRIMARY KEY)')
+    dest.execute(
+        f'CREATE TABLE "{schema}".t (id integer, parent integer REFERENCES "{schema}".parent '
+        "DEFERRABLE INITIALLY DEFERRED)"
+    )
+    columns = [TargetColumn("id", "integer"), TargetColumn("parent", "integer")]
+
+    with pytest.raises(ConnectorError) as caught:
+        connector().load(plan(dest, columns=columns), rows((1, 99)), no_events)
+
+    assert caught.value.message.startswith(f"PostgreSQL rejected the load into {schema}.t: insert or update on table")
+    assert caught.value.message.endswith("Nothing was written.")
+    assert contents(dest) == []
+
+
+def test_a_cancel_interrupts_the_wait_for_another_load(existing):
+    """The wait for the per-table lock happens in the server, where a cancel request reaches it."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow_rows():
+        yield 2, (10, "first", 1)
+        started.set()
+        release.wait(20)
+
+    thread = threading.Thread(target=lambda: connector().load(plan(existing), slow_rows(), no_events))
+    thread.start()
+    try:
+        assert started.wait(10)
+        aborts = []
+        timer = threading.Timer(1.0, lambda: aborts[0]())
+        timer.start()
+        began = time.monotonic()
+        with pytest.raises(ConnectorError) as caught:
+            connector().load(
+                plan(existing, lock_timeout_seconds=30), rows((11, "x", 1)), no_events, register_cancel=aborts.append
+            )
+        waited = time.monotonic() - began
+    finally:
+        release.set()
+        thread.join(20)
+
+    assert "was cancelled; nothing was written" in caught.value.message
+    assert waited < 30  # stopped by the cancel, not by the 30 s lock timeout

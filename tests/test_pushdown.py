@@ -241,3 +241,18 @@ def test_a_value_the_server_refuses_rolls_everything_back(dest):
         connector.load_pushdown(plan_for(dest, "t"), pushdown, (pushdown.render(f) for _, f in bad), lambda *e: None)
 
     assert dest.execute("SELECT to_regclass(%s)", (f'"{dest.schema}".t',)).fetchone()[0] is None
+
+
+def test_the_fast_path_leaves_a_table_of_other_column_types_to_the_row_path(dest):
+    """The server's casts (boolean into text, double into numeric) are not the row path's."""
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (id bigint, paid text)')
+    specs = [ColumnSpec("id", "bigint", "id"), ColumnSpec("paid", "boolean", "paid")]
+    pushdown = compile_pushdown(["id", "paid"], specs)
+    plan = LoadPlan(dest.schema, "t", [TargetColumn("id", "bigint"), TargetColumn("paid", "boolean")])
+
+    with pytest.raises(PushdownRefused) as caught:
+        connector.load_pushdown(plan, pushdown, iter([pushdown.render(["1", "yes"])]), lambda *e: None)
+
+    assert str(caught.value) == "column 'paid' of the table is not of the mapping's type"
+    assert dest.execute(f'SELECT count(*) FROM "{dest.schema}".t').fetchone()[0] == 0

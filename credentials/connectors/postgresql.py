@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from array import array
 
 import psycopg
@@ -23,6 +22,7 @@ from credentials.connectors.base import (
     column_type_problem,
     duplicate_key_error,
 )
+from jobs.coltypes import parse_type
 
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.S)
 STAGE_TABLE = "etlportal_stage"
@@ -173,6 +173,8 @@ class PostgresConnector:
                 register_cancel(conn.cancel_safe)
             try:
                 conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
+                # Dates and naive timestamps going into timestamptz columns are UTC, whatever the server's zone.
+                conn.execute("SET TIME ZONE 'UTC'")
                 self._lock_target(conn, plan, on_event)
                 created, not_null = self._prepare_table(conn, plan, on_event)
                 if plan.strategy == "INSERT" and self.copy_into_target:
@@ -192,6 +194,7 @@ class PostgresConnector:
                 if before_commit is not None:
                     before_commit()
                 on_event("commit", "Committing")
+                self._commit(conn, plan)
             except psycopg.errors.QueryCanceled as exc:
                 if "user request" not in str(exc):  # a statement_timeout set on the server
                     raise self._translate(exc, plan, lines) from None
@@ -227,9 +230,14 @@ class PostgresConnector:
                 register_cancel(conn.cancel_safe)
             try:
                 conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
-                conn.execute("SELECT set_config('TimeZone', 'UTC', true)")  # naive timestamptz values are UTC
+                conn.execute("SET TIME ZONE 'UTC'")  # as load(): naive timestamptz values are UTC
                 self._lock_target(conn, plan, on_event)
                 created, _ = self._prepare_table(conn, plan, on_event)
+                mismatched = self._types_differ(conn, plan)
+                if mismatched:
+                    # The server's casts between the mapping's type and the column's (boolean into
+                    # text, double into numeric) are not the row path's: let the row path convert.
+                    raise PushdownRefused(f"column {mismatched!r} of the table is not of the mapping's type")
                 columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in pushdown.raw_columns)
                 conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(raw, columns))
                 on_event("load", f"Copying the file's fields for {plan.schema}.{plan.table} (converted by the server)")
@@ -251,12 +259,13 @@ class PostgresConnector:
                 converted = sql.SQL("SELECT {} FROM {}").format(select, raw)
                 try:
                     result = self._apply_pushdown(conn, plan, converted, staged, on_event)
-                except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                    raise PushdownRefused(exc.diag.message_primary or str(exc)) from None
+                except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+                    raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
                 result.table_created = created
                 if before_commit is not None:
                     before_commit()
                 on_event("commit", "Committing")
+                self._commit(conn, plan)
             except psycopg.errors.QueryCanceled as exc:
                 if "user request" not in str(exc):
                     raise self._translate(exc, plan, no_lines) from None
@@ -264,10 +273,46 @@ class PostgresConnector:
                     f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
                 ) from None
             except psycopg.DataError as exc:  # the raw COPY (BadCopyFileFormat is a DataError)
-                raise PushdownRefused(exc.diag.message_primary or str(exc)) from None
+                raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, no_lines) from None
         return result
+
+    def _commit(self, conn: psycopg.Connection, plan: LoadPlan) -> None:
+        """COMMIT inside the load's error handling: a deferred constraint fails here, with a message.
+
+        A connection lost during COMMIT leaves the outcome unknown, and the message says so.
+        """
+        try:
+            conn.commit()
+        except psycopg.OperationalError as exc:
+            if exc.diag.sqlstate and not exc.diag.sqlstate.startswith(("08", "57P0")):
+                raise
+            raise ConnectorError(
+                self.params.scrub(
+                    f"Lost the connection to {self.label} at {self.where} while committing the load into "
+                    f"{plan.schema}.{plan.table}: it may or may not have been written. Check the table before "
+                    "running the job again."
+                )
+            ) from None
+
+    def _types_differ(self, conn: psycopg.Connection, plan: LoadPlan) -> str | None:
+        """The first mapped column whose type in the table is not exactly the mapping's type, or None."""
+        found = dict(
+            conn.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (sql.Identifier(plan.schema, plan.table).as_string(conn),),
+            ).fetchall()
+        )
+        for column in plan.columns:
+            try:
+                same = parse_type(found[column.name]).sql == parse_type(column.sql_type).sql
+            except (KeyError, ValueError):  # a type the portal does not know (arrays, enums, domains)
+                same = False
+            if not same:
+                return column.name
+        return None
 
     def _apply_pushdown(
         self, conn: psycopg.Connection, plan: LoadPlan, converted: sql.Composed, staged: int, on_event: EventCallback
@@ -313,20 +358,21 @@ class PostgresConnector:
         this one waits up to the lock timeout, then is refused with a message saying so.
         """
         key = f"etlportal:{plan.schema}.{plan.table}"
-        deadline = time.monotonic() + plan.lock_timeout_seconds
-        waited = False
-        while not conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
-            if time.monotonic() >= deadline:
-                raise ConnectorError(
-                    f"Another load into {plan.schema}.{plan.table} is in progress (waited "
-                    f"{plan.lock_timeout_seconds} s for it to finish). Loads into one table never interleave; "
-                    "run this one again when the other has finished. Nothing was written.",
-                    retryable=True,
-                )
-            if not waited:
-                on_event("prepare", f"Waiting for another load into {plan.schema}.{plan.table} to finish")
-                waited = True
-            time.sleep(0.2)
+        locked = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
+        if conn.execute(locked, (key,)).fetchone()[0]:
+            return
+        on_event("prepare", f"Waiting for another load into {plan.schema}.{plan.table} to finish")
+        try:
+            # Waiting in the server (not polling here), so a cancel request interrupts the wait;
+            # lock_timeout bounds it.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        except psycopg.errors.LockNotAvailable:
+            raise ConnectorError(
+                f"Another load into {plan.schema}.{plan.table} is in progress (waited "
+                f"{plan.lock_timeout_seconds} s for it to finish). Loads into one table never interleave; "
+                "run this one again when the other has finished. Nothing was written.",
+                retryable=True,
+            ) from None
 
     def _create_stage(self, conn: psycopg.Connection, plan: LoadPlan, not_null: list[str]) -> None:
         """A temporary table shaped like the target, plus the row's position in the file."""
@@ -448,12 +494,12 @@ class PostgresConnector:
     ) -> tuple[int, int]:
         keys = sql.SQL(", ").join(map(sql.Identifier, plan.key_columns))
         if others:
-            current = sql.SQL(", ").join(
-                sql.SQL("{}.{}").format(sql.Identifier(plan.table), sql.Identifier(c)) for c in others
-            )
             incoming = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in others)
             action = sql.SQL("DO UPDATE SET ({}) = ROW({}) WHERE ROW({}) IS DISTINCT FROM ROW({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, others)), incoming, current, incoming
+                sql.SQL(", ").join(map(sql.Identifier, others)),
+                incoming,
+                _comparable(plan, others, sql.Identifier(plan.table)),
+                _comparable(plan, others, sql.SQL("EXCLUDED")),
             )
         else:
             action = sql.SQL("DO NOTHING")
@@ -481,11 +527,12 @@ class PostgresConnector:
         if others:
             columns = sql.SQL(", ").join(map(sql.Identifier, others))
             incoming = sql.SQL(", ").join(sql.SQL("{}.{}").format(s, sql.Identifier(c)) for c in others)
-            current = sql.SQL(", ").join(sql.SQL("{}.{}").format(t, sql.Identifier(c)) for c in others)
             updated = conn.execute(
                 sql.SQL(
                     "UPDATE {} AS t SET ({}) = ROW({}) FROM {} AS s WHERE {} AND ROW({}) IS DISTINCT FROM ROW({})"
-                ).format(target, columns, incoming, stage, match, current, incoming)
+                ).format(
+                    target, columns, incoming, stage, match, _comparable(plan, others, t), _comparable(plan, others, s)
+                )
             ).rowcount
         names = self._names(plan)
         inserted = conn.execute(
@@ -595,6 +642,19 @@ class PostgresConnector:
             column=column or diag.column_name or "",
             value=value or "",
         )
+
+
+def _comparable(plan: LoadPlan, names: list[str], table: sql.Composable) -> sql.Composed:
+    """table.column, ... for an IS DISTINCT FROM test: json has no equality, so it is compared as text."""
+    types = {column.name: column.sql_type for column in plan.columns}
+    return sql.SQL(", ").join(
+        sql.SQL("{}.{}::text" if types.get(name) == "json" else "{}.{}").format(table, sql.Identifier(name))
+        for name in names
+    )
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def connection_reason(text: str) -> tuple[str, bool]:

@@ -225,6 +225,7 @@ class RedshiftConnector(PostgresConnector):
             if register_cancel is not None:
                 register_cancel(conn.cancel_safe)
             try:
+                conn.execute("SET TIME ZONE 'UTC'")  # dates and naive timestamps into timestamptz are UTC
                 # 1. Staging: the target is only looked at, so nobody waits for the upload.
                 staging = self._staging(conn, plan)
                 self._create_stage(conn, plan, staging)
@@ -241,6 +242,7 @@ class RedshiftConnector(PostgresConnector):
                 if before_commit is not None:
                     before_commit()
                 on_event("commit", "Committing")
+                self._commit(conn, plan)
             except psycopg.errors.QueryCanceled as exc:
                 # PostgreSQL: "... due to user request"; Redshift: "... cancelled on user's request".
                 if "user request" not in str(exc) and "user's request" not in str(exc):
