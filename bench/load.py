@@ -31,6 +31,7 @@ from __future__ import annotations
 import _path  # noqa: F401 (bench/inspect.py would shadow the standard library's inspect)
 import argparse
 import csv
+import dataclasses
 import os
 import random
 import resource
@@ -154,13 +155,14 @@ def run_engine(url: str, path: Path, table: str, strategy: str, pushdown_allowed
     with path.open("rb") as stream:
         # As a run does (runs/executor.py): the server converts when every mapping allows it.
         source = open_csv(stream)
-        transform = compile_transform(source.header, specs)
         pushdown = compile_pushdown(source.header, specs) if pushdown_allowed else None
         if pushdown is not None:
             lines = (pushdown.render(fields) for _, fields in source.records)
             result = connector.load_pushdown(plan, pushdown, lines, on_event=lambda phase, message: None)
         else:
+            transform = compile_transform(source.header, specs, output="copy_text")
             rows = transformed(source.records, transform)
+            plan = dataclasses.replace(plan, row_format="copy_text")
             result = connector.load(plan, rows, on_event=lambda phase, message: None)
     if strategy == "UPSERT":
         print(f"# upsert: {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged")

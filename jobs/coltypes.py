@@ -591,3 +591,274 @@ def _value_converter(column_type: ColumnType, from_text: Callable[[str], object]
 
 def _reject_json_constant(word: str) -> None:
     raise ConversionError(f"is not valid JSON ({word} is not allowed)")
+
+
+# -- COPY text: values as the text PostgreSQL's COPY reads -------------------------------------
+# A row's fields are sent as one line of COPY's text format: TAB between fields, \N for NULL,
+# and a backslash, TAB, LF or CR inside a value escaped. What each type sends is what psycopg's
+# text dumpers send for the Python value (copy.write_row), so the server stores the same value;
+# where the raw field already is such a text (plain digits, YYYY-MM-DD, ...) it is sent as it is.
+COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NUL_IN_TEXT = "contains a NUL byte (0x00), which PostgreSQL cannot store in text"
+_FLOAT_WORDS = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
+
+
+def copy_escape(text: str) -> str:
+    """Text as a field of COPY's text format (backslash, TAB, LF and CR escaped)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
+def _float_text(number: float) -> str:
+    text = repr(number)
+    return _FLOAT_WORDS.get(text, text)
+
+
+def _decimal_text(number: Decimal) -> str:
+    text = str(number)
+    return "NaN" if text[-1] == "N" else text  # NaN, -NaN, sNaN: psycopg sends NaN
+
+
+def _bool_text(value: bool) -> str:
+    return "t" if value else "f"
+
+
+_COPY_RENDER: dict[type, Callable[[object], str]] = {
+    str: copy_escape,
+    bool: _bool_text,
+    int: str,
+    Decimal: _decimal_text,
+    float: _float_text,
+    date: str,  # YYYY-MM-DD, whatever the server's DateStyle
+    datetime: str,  # YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]
+    uuid.UUID: lambda value: value.hex,
+}
+
+
+def copy_text(value: object) -> str:
+    """A converted value (or None) as its COPY text field: what psycopg's copy.write_row sends."""
+    if value is None:
+        return COPY_NULL
+    render = _COPY_RENDER.get(type(value))
+    if render is None:
+        render = next((r for kind, r in _COPY_RENDER.items() if isinstance(value, kind)), None)
+        if render is None:
+            raise TypeError(f"no COPY text for a {type(value).__name__}")
+    return render(value)
+
+
+_VALUE_KINDS = {
+    "text": str,
+    "varchar": str,
+    "json": str,
+    "jsonb": str,
+    "smallint": int,
+    "integer": int,
+    "bigint": int,
+    "numeric": Decimal,
+    "double precision": float,
+    "real": float,
+    "boolean": bool,
+    "date": date,
+    "timestamp": datetime,
+    "timestamptz": datetime,
+    "uuid": uuid.UUID,
+}
+
+
+def copy_renderer(column_type: ColumnType) -> Callable[[object], str]:
+    """copy_text specialised for the values of one column's type (any other value still works)."""
+    kind = _VALUE_KINDS[column_type.name]
+    if kind is Decimal:
+
+        def decimal_field(value: object) -> str:
+            if type(value) is Decimal:
+                text = str(value)
+                return "NaN" if text[-1] == "N" else text
+            return copy_text(value)
+
+        return decimal_field
+    render = _COPY_RENDER[kind]
+
+    def field(value: object) -> str:
+        return render(value) if type(value) is kind else copy_text(value)
+
+    return field
+
+
+def copy_converter(
+    column_type: ColumnType,
+    *,
+    format: str = "",
+    true_words: Iterable[str] = (),
+    false_words: Iterable[str] = (),
+    nulls: Iterable[str] = (),
+    empty: str = COPY_NULL,
+) -> Callable[[str], str]:
+    """A function text -> the COPY text field of what `column_type.converter(...)` makes of it.
+
+    Raises exactly the ConversionError the converter raises, and its text gives the server the
+    value copy.write_row would have given it for the converter's result. The common shapes are
+    checked on the text itself and sent without building a Python value; anything else goes
+    through the converter. A text in `nulls` gives `empty` (NULL, or a default's field).
+    """
+    convert = column_type.converter(format=format, true_words=true_words, false_words=false_words)
+    nulls = frozenset(nulls)
+    name = column_type.name
+    if name == "text":
+
+        def text_field(value: str) -> str:
+            if value.isprintable() and "\\" not in value:  # the usual text: nothing to check or escape
+                return empty if value in nulls else value
+            if value in nulls:
+                return empty
+            if "\x00" in value:
+                raise ConversionError(_NUL_IN_TEXT)
+            return copy_escape(value)
+
+        return text_field
+    if name == "varchar":
+        limit = column_type.params[0]
+
+        def varchar_field(value: str) -> str:
+            if value in nulls:
+                return empty
+            if len(value) > limit or "\x00" in value:
+                convert(value)  # raises the converter's error
+            if value.isprintable() and "\\" not in value:
+                return value
+            return copy_escape(value)
+
+        return varchar_field
+    if name in _INT_RANGES:
+        # Fewer digits than the type's largest value has: in range whatever they are.
+        digits = len(str(_INT_RANGES[name][1]))
+
+        def int_field(value: str) -> str:
+            if value in nulls:
+                return empty
+            if len(value) < digits and value.isdigit() and value.isascii():
+                return value  # leading zeros read the same on the server
+            return str(convert(value))
+
+        return int_field
+    if name == "numeric":
+        return _numeric_field(column_type, convert, nulls, empty)
+    if name == "double precision":
+        # A double read from decimal text is correctly rounded by Python and by the server
+        # (strtod) alike: the same double. Short plain numbers cannot overflow or underflow.
+        def double_field(value: str) -> str:
+            if value in nulls:
+                return empty
+            if len(value) <= 20 and value.isascii():
+                head, dot, tail = value.partition(".")
+                if head.isdigit() and (not dot or tail.isdigit()):
+                    return value
+            return _float_text(convert(value))
+
+        return double_field
+    if name == "boolean":
+        # The words as written in the converter's lists (and upper-cased), decided once by the converter itself.
+        known: dict[str, str] = {}
+        for word in (*(true_words or _DEFAULT_TRUE), *(false_words or _DEFAULT_FALSE)):
+            for form in (word, word.strip(), word.strip().casefold(), word.strip().upper(), word.strip().title()):
+                try:
+                    known[form] = "t" if convert(form) else "f"
+                except ConversionError:
+                    pass
+        known.update(dict.fromkeys(nulls, empty))  # a null marker is never a word: it is checked first
+        get = known.get
+
+        def boolean_field(value: str) -> str:
+            return get(value) or ("t" if convert(value) else "f")
+
+        return boolean_field
+    if name == "date" and not format:
+        fromisoformat = date.fromisoformat
+
+        def date_field(value: str) -> str:
+            if value in nulls:
+                return empty
+            # Ten characters with dashes at 4 and 7 that fromisoformat reads: YYYY-MM-DD, as str(date).
+            if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.isascii():
+                try:
+                    fromisoformat(value)
+                except ValueError:
+                    pass
+                else:
+                    return value
+            return str(convert(value))
+
+        return date_field
+    if name in {"timestamp", "timestamptz"} and not format:
+        fromisoformat = datetime.fromisoformat
+        zone = "+00" if name == "timestamptz" else ""  # naive timestamps are UTC, as the converter says
+
+        def timestamp_field(value: str) -> str:
+            if value in nulls:
+                return empty
+            # YYYY-MM-DD HH:MM:SS (or with T) that fromisoformat reads: the server reads it the same.
+            if (
+                len(value) == 19
+                and value[10] in " T"
+                and value[4] == "-"
+                and value[7] == "-"
+                and value[13] == ":"
+                and value[16] == ":"
+                and value.isascii()
+            ):
+                try:
+                    fromisoformat(value)
+                except ValueError:
+                    pass
+                else:
+                    return value + zone
+            return str(convert(value))
+
+        return timestamp_field
+    if name == "real":
+        # Not the raw text: text -> double -> real can round otherwise than text -> real.
+        render: Callable[[object], str] = _float_text
+    elif name in DATE_TYPES:
+        render = str
+    elif name == "uuid":
+        render = _COPY_RENDER[uuid.UUID]
+    elif name in {"json", "jsonb"}:
+        render = copy_escape
+    else:
+        raise AssertionError(f"no COPY text for {name}")
+
+    def rendered_field(value: str) -> str:
+        if value in nulls:
+            return empty
+        return render(convert(value))
+
+    return rendered_field
+
+
+def _numeric_field(
+    column_type: ColumnType, convert: Callable[[str], Decimal], nulls: frozenset[str], empty: str
+) -> Callable[[str], str]:
+    if column_type.params:
+        precision = column_type.params[0]
+        scale = column_type.params[1] if len(column_type.params) > 1 else 0
+        whole = precision - scale
+    else:  # unconstrained: any plain number of reasonable length keeps its digits as written
+        whole = scale = 1000
+
+    def numeric_field(value: str) -> str:
+        if value in nulls:
+            return empty
+        # Digits, optionally a point and digits, no more than the column holds on either side:
+        # exact, so the server stores what the rounded Decimal would be (the column's scale).
+        head, dot, tail = value.partition(".")
+        if len(head) <= whole and head.isdigit() and value.isascii():
+            if not dot:
+                return value
+            if len(tail) <= scale and tail.isdigit():
+                return value
+        return _decimal_text(convert(value))
+
+    return numeric_field

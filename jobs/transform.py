@@ -17,7 +17,15 @@ from operator import call, itemgetter
 from re import _constants as sre_constants  # the regex parser's tree, for the backtracking check
 from re import _parser as sre_parser
 
-from jobs.coltypes import ColumnType, ConversionError, display_text, parse_type
+from jobs.coltypes import (
+    ColumnType,
+    ConversionError,
+    copy_converter,
+    copy_renderer,
+    copy_text,
+    display_text,
+    parse_type,
+)
 from jobs.errors import SourceError
 from jobs.expressions import CompiledExpression, ExpressionError, compile_expression
 
@@ -78,6 +86,20 @@ class ColumnSpec:
     def converter(self) -> Callable[[str], object]:
         """Text -> value for the destination type with this mapping's format and boolean words."""
         return self.column_type.converter(format=self.format, true_words=self.true_words, false_words=self.false_words)
+
+    def copy_converter(self, nulls: Iterable[str] = (), empty: str = "\\N") -> Callable[[str], str]:
+        """Text -> its field in COPY's text format: what converter()'s value would be sent as.
+
+        A text in `nulls` gives `empty` (NULL, or the default's field).
+        """
+        return copy_converter(
+            self.column_type,
+            format=self.format,
+            true_words=self.true_words,
+            false_words=self.false_words,
+            nulls=nulls,
+            empty=empty,
+        )
 
 
 # -- string transforms -----------------------------------------------------------------------
@@ -321,9 +343,17 @@ class _Reject(Exception):
 
 
 def _source_cell(
-    spec: ColumnSpec, convert: Callable[[str], object], default: object, nulls: frozenset[str]
+    spec: ColumnSpec,
+    convert: Callable[[str], object],
+    default: object,
+    nulls: frozenset[str],
+    empty: object = None,
 ) -> Callable[[str], object]:
-    """raw field -> destination value, specialised so the common cases do the least work."""
+    """raw field -> destination value, specialised so the common cases do the least work.
+
+    An empty field gives `default` or, when given, `empty` (the default's COPY text).
+    """
+    empty = default if empty is None else empty
     column = spec.source_column
     text_transform = string_transform(spec.transform, spec.transform_args)
     not_null = f"is empty but {spec.destination_column!r} is NOT NULL and has no default"
@@ -333,7 +363,7 @@ def _source_cell(
 
         def cell(raw: str) -> object:
             if raw in nulls:
-                return default
+                return empty
             try:
                 return convert(raw)
             except ConversionError as exc:
@@ -355,7 +385,7 @@ def _source_cell(
             if raw in nulls or not (text := text_transform(raw)):
                 if empty_is_an_error:
                     raise _Reject(not_null, column, "")
-                return default
+                return empty
             try:
                 return convert(text)
             except ConversionError as exc:
@@ -425,6 +455,7 @@ def compile_transform(
     *,
     aliases: list[str] | None = None,
     null_markers: Iterable[str] = ("",),
+    output: str = "values",
 ) -> RowFunction:
     """Return f(line, fields) -> tuple of destination values, raising SourceError for a bad value.
 
@@ -434,7 +465,14 @@ def compile_transform(
     after the others, in mapping order, from the converted values of the source-column
     mappings (by destination name), the earlier calculated columns, and the raw fields (by
     header name or alias; None for a null marker).
+
+    With output="copy_text" the function returns the row as one line of PostgreSQL's COPY
+    text format instead (no newline; LoadPlan.row_format="copy_text"): the same SourceErrors
+    for the same fields, and text from which the server stores what copy.write_row of the
+    values would store, but most fields are checked and sent as text without a Python value.
     """
+    if output not in ("values", "copy_text"):
+        raise ValueError(f"output must be 'values' or 'copy_text', not {output!r}")
     columns = list(columns)
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -459,6 +497,19 @@ def compile_transform(
 
     plain = [spec for spec in columns if not spec.is_calculated]
     calculated = [spec for spec in columns if spec.is_calculated]
+    values_mode = _compile_values(columns, plain, calculated, positions, nulls)
+    if output == "copy_text":
+        return _compile_copy_text(columns, plain, calculated, positions, nulls, values_mode)
+    return values_mode
+
+
+def _compile_values(
+    columns: list[ColumnSpec],
+    plain: list[ColumnSpec],
+    calculated: list[ColumnSpec],
+    positions: dict[str, int],
+    nulls: frozenset[str],
+) -> RowFunction:
     read = _picker([positions[spec.source_column] for spec in plain])
     cells = []
     for spec in plain:
@@ -478,16 +529,7 @@ def compile_transform(
         return transform
 
     plain_names = [spec.destination_column for spec in plain]
-    computes = []
-    needed: dict[str, None] = {}
-    for number, spec in enumerate(calculated):
-        earlier = [other.destination_column for other in calculated[:number]]
-        expression = compile_expression(spec.expression, [*plain_names, *earlier, *positions])
-        needed.update(dict.fromkeys(expression.names))
-        convert = spec.converter()
-        default = None if spec.default in (None, "") else convert(spec.default)
-        computes.append(_calculated_cell(spec, expression, default))
-    computes = tuple(computes)
+    computes, needed = _calculation(plain, calculated, positions)
     # The names the expressions read, bound once per row: destination values win over raw fields.
     from_values = tuple((name, plain_names.index(name)) for name in needed if name in plain_names)
     from_fields = tuple((name, positions[name]) for name in needed if name not in plain_names and name in positions)
@@ -509,6 +551,101 @@ def compile_transform(
         return tuple(values) if in_order else tuple([values[index] for index in order])
 
     return transform_with_expressions
+
+
+def _calculation(
+    plain: list[ColumnSpec], calculated: list[ColumnSpec], positions: dict[str, int]
+) -> tuple[tuple, dict[str, None]]:
+    """The calculated columns' cells, in order, and the names their expressions read."""
+    plain_names = [spec.destination_column for spec in plain]
+    computes = []
+    needed: dict[str, None] = {}
+    for number, spec in enumerate(calculated):
+        earlier = [other.destination_column for other in calculated[:number]]
+        expression = compile_expression(spec.expression, [*plain_names, *earlier, *positions])
+        needed.update(dict.fromkeys(expression.names))
+        convert = spec.converter()
+        default = None if spec.default in (None, "") else convert(spec.default)
+        computes.append(_calculated_cell(spec, expression, default))
+    return tuple(computes), needed
+
+
+def _compile_copy_text(
+    columns: list[ColumnSpec],
+    plain: list[ColumnSpec],
+    calculated: list[ColumnSpec],
+    positions: dict[str, int],
+    nulls: frozenset[str],
+    values_mode: RowFunction,
+) -> Callable[[int, list[str]], str]:
+    """compile_transform(output="copy_text"): f(line, fields) -> one line of COPY text.
+
+    A source column no expression reads goes straight from its text to its COPY field
+    (ColumnType.copy_converter); one an expression reads is converted to its value, as in the
+    values mode, and rendered after the expressions. Calculated columns are computed from
+    values as in the values mode and rendered. A row with a bad value is handed to the values
+    mode, so that the SourceError is its own (the first bad column in its order).
+    """
+    computes, needed = _calculation(plain, calculated, positions)
+    plain_names = [spec.destination_column for spec in plain]
+    by_value = [spec for spec in plain if spec.destination_column in needed]  # read by an expression
+    by_text = [spec for spec in plain if spec.destination_column not in needed]
+    text_cells = []
+    for spec in by_text:
+        convert = spec.converter()
+        default = None if spec.default in (None, "") else convert(spec.default)
+        if not spec.transform and (default is not None or spec.nullable):
+            # One call per field: the null markers are checked inside (bad values raise ConversionError).
+            text_cells.append(spec.copy_converter(nulls, copy_text(default)))
+        else:
+            text_cells.append(_source_cell(spec, spec.copy_converter(), default, nulls, copy_text(default)))
+    text_cells = tuple(text_cells)
+    read_texts = _picker([positions[spec.source_column] for spec in by_text])
+    join = "\t".join
+
+    def rejected(reject: Exception, line: int, fields: list[str]) -> SourceError:
+        values_mode(line, fields)  # raises the SourceError the values mode raises for this row
+        return SourceError(str(getattr(reject, "reason", reject)), line=line)  # not reached: it rejects the same
+
+    if not calculated:
+
+        def copy_line(line: int, fields: list[str]) -> str:
+            try:
+                return join(map(call, text_cells, read_texts(fields)))
+            except (_Reject, ConversionError) as reject:
+                raise rejected(reject, line, fields) from None
+
+        return copy_line
+
+    value_cells = []
+    for spec in by_value:
+        convert = spec.converter()
+        default = None if spec.default in (None, "") else convert(spec.default)
+        value_cells.append(_source_cell(spec, convert, default, nulls))
+    value_cells = tuple(value_cells)
+    read_values = _picker([positions[spec.source_column] for spec in by_value])
+    value_names = tuple(spec.destination_column for spec in by_value)
+    from_fields = tuple((name, positions[name]) for name in needed if name not in plain_names and name in positions)
+    renders = tuple(copy_renderer(spec.column_type) for spec in [*by_value, *calculated])
+    produced = [*by_text, *by_value, *calculated]
+    arrange = _picker([produced.index(spec) for spec in columns])
+
+    def copy_line_with_expressions(line: int, fields: list[str]) -> str:
+        try:
+            texts = list(map(call, text_cells, read_texts(fields)))
+            values = list(map(call, value_cells, read_values(fields)))
+            names = dict(zip(value_names, values, strict=True))
+            for name, index in from_fields:
+                raw = fields[index]
+                names[name] = None if raw in nulls else raw
+            for compute in computes:
+                values.append(compute(names))
+        except (_Reject, ConversionError) as reject:
+            raise rejected(reject, line, fields) from None
+        texts += map(call, renders, values)
+        return join(arrange(texts))
+
+    return copy_line_with_expressions
 
 
 def transformed(records: Iterable[tuple[int, list[str]]], transform: RowFunction) -> Iterator[tuple[int, tuple]]:
