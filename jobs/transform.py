@@ -672,8 +672,8 @@ def preview_transform(
     destinations = [spec.destination_column for spec in columns]
     results = []
     for line, fields in rows:
-        if len(fields) < len(header):
-            error = SourceError(f"has {len(fields)} field(s), the header has {len(header)}", line=line)
+        if len(fields) != len(header):  # as the load: a ragged row is rejected, not loaded
+            error = SourceError(f"expected {len(header)} fields as in the header, found {len(fields)}", line=line)
             results.append({"line": line, "error": error.describe(), "column": "", "value": ""})
             continue
         try:

@@ -759,6 +759,7 @@ def test_preview_shows_values_as_text_and_keeps_going_after_a_bad_row():
         (3, ["A2", "x", "2.5", ""]),
         (4, ["A3", "1", "", "  "]),
         (5, ["A4", "1"]),
+        (6, ["A5", "1", "2.5", "x", "extra"]),
     ]
 
     assert preview_transform(ORDERS, columns, aliases=ORDER_ALIASES, rows=rows) == [
@@ -770,7 +771,8 @@ def test_preview_shows_values_as_text_and_keeps_going_after_a_bad_row():
             "value": "x",
         },
         {"line": 4, "values": {"qty": "1", "price": None, "total": None, "flag": "false", "note": None}},
-        {"line": 5, "error": "line 5: has 2 field(s), the header has 4", "column": "", "value": ""},
+        {"line": 5, "error": "line 5: expected 4 fields as in the header, found 2", "column": "", "value": ""},
+        {"line": 6, "error": "line 6: expected 4 fields as in the header, found 5", "column": "", "value": ""},
     ]
 
 
