@@ -140,17 +140,14 @@ class PostgresConnector:
                 existing = self.existing_columns(conn, plan.schema, plan.table)
                 if existing is None:
                     self._require_create(plan)
+                    self._check_creatable(plan)
                     return CheckResult(
                         table_exists=False,
                         message=f"Table {plan.schema}.{plan.table} does not exist; the load would create it "
                         f"with {len(plan.columns)} columns.",
                     )
                 self._check_columns(plan, existing)
-                if plan.strategy == "UPSERT":
-                    unique = self._has_unique_key(conn, plan)
-                    how = "ON CONFLICT on its unique key" if unique else "UPDATE then INSERT (no unique key)"
-                else:
-                    how = plan.strategy
+                how = self._method(conn, plan)
                 return CheckResult(
                     table_exists=True,
                     message=f"Table {plan.schema}.{plan.table} exists with the {len(plan.columns)} mapped "
@@ -158,6 +155,16 @@ class PostgresConnector:
                 )
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, array("q")) from None
+
+    def _check_creatable(self, plan: LoadPlan) -> None:
+        """Raise ConnectorError when the table the load would create cannot exist here (dry runs)."""
+
+    def _method(self, conn: psycopg.Connection, plan: LoadPlan) -> str:
+        """How the strategy would run against the existing table, for a dry run's message."""
+        if plan.strategy != "UPSERT":
+            return plan.strategy
+        unique = self._has_unique_key(conn, plan)
+        return "ON CONFLICT on its unique key" if unique else "UPDATE then INSERT (no unique key)"
 
     def load(
         self,

@@ -64,7 +64,6 @@ from psycopg import sql
 from psycopg.adapt import Dumper, PyFormat
 
 from credentials.connectors.base import (
-    CheckResult,
     CommitGate,
     ConnectorError,
     EventCallback,
@@ -185,31 +184,14 @@ class RedshiftConnector(PostgresConnector):
         return replace(plan, columns=[replace(column, sql_type=redshift_type(column)) for column in plan.columns])
 
     # -- loading ----------------------------------------------------------------------
-    def check(self, plan: LoadPlan) -> CheckResult:
-        """What a load would find (dry runs): the table and its columns, checked; nothing written."""
-        with self.connect() as conn:
-            try:
-                existing = self.existing_columns(conn, plan.schema, plan.table)
-                if existing is None:
-                    self._require_create(plan)
-                    self._redshift_plan(plan)
-                    return CheckResult(
-                        table_exists=False,
-                        message=f"Table {plan.schema}.{plan.table} does not exist; the load would create it "
-                        f"with {len(plan.columns)} columns.",
-                    )
-                self._check_columns(plan, existing)
-                how = {
-                    "UPSERT": f"MERGE on ({', '.join(plan.key_columns)})",
-                    "TRUNCATE_INSERT": "DELETE then INSERT",
-                }.get(plan.strategy, plan.strategy)
-                return CheckResult(
-                    table_exists=True,
-                    message=f"Table {plan.schema}.{plan.table} exists with the {len(plan.columns)} mapped "
-                    f"columns; the load would use {how}.",
-                )
-            except psycopg.Error as exc:
-                raise self._translate(exc, plan, array("q")) from None
+    def _check_creatable(self, plan: LoadPlan) -> None:
+        self._redshift_plan(plan)
+
+    def _method(self, conn: psycopg.Connection, plan: LoadPlan) -> str:
+        return {
+            "UPSERT": f"MERGE on ({', '.join(plan.key_columns)})",
+            "TRUNCATE_INSERT": "DELETE then INSERT",
+        }.get(plan.strategy, plan.strategy)
 
     def load(
         self,
