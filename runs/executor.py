@@ -409,7 +409,7 @@ def execute(run_id: int) -> None:
                 phase="load",
             )
             result = None
-            pushdown = _pushdown(run, connector, source, specs)
+            pushdown = _pushdown(run, connector, source, specs, inspection)
             if pushdown is not None:
                 source.on_ragged(None)  # a ragged row sends the load to the row path
                 try:
@@ -507,10 +507,31 @@ def execute(run_id: int) -> None:
         close_old_connections()
 
 
-def _pushdown(run: JobRun, connector, source, specs) -> Pushdown | None:
-    """The fast path's SQL when the destination and every mapping allow it (jobs.pushdown)."""
+def _pushdown(run: JobRun, connector, source, specs, inspection: dict) -> Pushdown | None:
+    """The fast path's SQL when the destination and every mapping allow it (jobs.pushdown).
+
+    Not tried when the inspection already found what would make it fall back (rows with the
+    wrong number of fields, values that do not fit a typed column): the row path reads once.
+    """
     if not settings.LOAD_PUSHDOWN or not getattr(connector, "accepts_copy_text", False):
         return None
+    ragged = [problem["line"] for problem in inspection.get("problems", []) if problem.get("line")]
+    if ragged:
+        run_log(run, f"Converting row by row: the inspection found problems in rows (line {ragged[0]}).", phase="load")
+        return None
+    columns = {}
+    for column in inspection.get("columns", []):
+        columns[column["name"]] = columns[column.get("original_name") or column["name"]] = column
+    for spec in specs:
+        column = columns.get(spec.source_column)
+        if column and column.get("conflict_count") and not spec.column_type.is_text:
+            run_log(
+                run,
+                f"Converting row by row: column {spec.source_column!r} has {column['conflict_count']:,} value(s) "
+                "that do not fit its type.",
+                phase="load",
+            )
+            return None
     try:
         return compile_pushdown(source.header, specs, aliases=source.aliases, null_markers=source.null_markers)
     except NotPushable as exc:

@@ -49,8 +49,8 @@ def test_rejects_within_the_budget_load_the_good_rows_and_are_downloadable(alice
     assert (run.rows_read, run.rows_written, run.rows_rejected) == (6, 3, 3)
     assert table(dest) == [(1, "ada"), (2, "grace"), (6, "donald")]
     log = list(run.events.values_list("message", flat=True))
-    # The server-side conversion was tried first, refused the bad values, and the row path took over.
-    assert any(message.startswith("Not every value converts on the server") for message in log)
+    # The inspection knew about the bad rows: no server-side attempt, one pass row by row.
+    assert "Converting row by row: the inspection found problems in rows (line 6)." in log
     rejects = client.get(f"/api/runs/{run.pk}/rejects/").json()["results"]
     assert [(r["line"], r["column"], r["value"]) for r in rejects] == [
         (4, "amount", "12.5x"),
@@ -221,3 +221,21 @@ def test_a_redshift_destination_replaces_all_rows_through_the_worker(alice, dest
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert run.rows_written == 3
     assert table(dest) == [(1, "ada"), (2, "grace"), (6, "donald")]
+
+
+def test_values_only_the_load_finds_bad_send_the_fast_path_back_to_the_row_path(alice, dest):
+    """A column inspected as text (too few values to call "x" a stray) mapped as integer."""
+    mappings = [
+        {"source_column": "id", "destination_column": "id", "destination_type": "integer"},
+        {"source_column": "code", "destination_column": "code", "destination_type": "integer"},
+    ]
+    client, job = setup_job(alice, dest, text="id,code\n1,10\n2,20\n3,x\n", mappings=mappings, max_rejected_rows=1)
+
+    run = wait_for_run(start(client, job["id"])["id"])
+
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert (run.rows_read, run.rows_written, run.rows_rejected) == (3, 2, 1)
+    log = list(run.events.values_list("message", flat=True))
+    assert any(message.startswith("Not every value converts on the server") for message in log)
+    assert [(r.line, r.column, r.value) for r in run.rejects.all()] == [(4, "code", "x")]
+    assert dest.execute(f'SELECT id, code FROM "{dest.schema}".orders ORDER BY id').fetchall() == [(1, 10), (2, 20)]
