@@ -61,6 +61,14 @@ def dest():
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.fixture
+def existing(dest):
+    """The destination schema with a table t (id primary key, name, qty) holding three rows."""
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (id integer PRIMARY KEY, name text, qty integer)')
+    dest.execute(f"INSERT INTO \"{dest.schema}\".t VALUES (1, 'one', 10), (2, 'two', 20), (3, 'three', 30)")
+    return dest
+
+
 def dest_credential_fields(password: str = "") -> dict:
     parts = urlsplit(services.DEST_URL)
     return {

@@ -36,13 +36,6 @@ def rows(*values, first_line=2):
     return [(first_line + index, value) for index, value in enumerate(values)]
 
 
-@pytest.fixture
-def existing(dest):
-    dest.execute(f'CREATE TABLE "{dest.schema}".t (id integer PRIMARY KEY, name text, qty integer)')
-    dest.execute(f"INSERT INTO \"{dest.schema}\".t VALUES (1, 'one', 10), (2, 'two', 20), (3, 'three', 30)")
-    return dest
-
-
 def test_insert_appends(existing):
     result = connector().load(plan(existing), rows((4, "four", 40)), no_events)
 
@@ -161,16 +154,18 @@ def test_a_failure_at_the_last_row_leaves_the_table_as_it_was(existing, strategy
     assert contents(existing) == before
 
 
+@pytest.mark.parametrize("kind", ["postgresql", "redshift"])
 @pytest.mark.parametrize("strategy", ["INSERT", "UPSERT", "TRUNCATE_INSERT"])
-def test_a_commit_gate_that_refuses_rolls_every_strategy_back(existing, strategy):
+def test_a_commit_gate_that_refuses_rolls_every_strategy_back(existing, strategy, kind):
     before = contents(existing)
 
     def refuse():
         raise RuntimeError("over budget")
 
     incoming = rows((8, "new", 8), (9, "new", 9)) if strategy == "INSERT" else rows((1, "changed", 1), (9, "new", 9))
+    loader = get_connector(ConnectionParams(**{**dest_credential_fields(), "kind": kind}))
     with pytest.raises(RuntimeError):
-        connector().load(plan(existing, strategy, key_columns=("id",)), incoming, no_events, refuse)
+        loader.load(plan(existing, strategy, key_columns=("id",)), incoming, no_events, refuse)
 
     assert contents(existing) == before
 

@@ -21,7 +21,9 @@ from credentials.connectors.redshift import RedshiftConnector
 from tests import services
 from tests.conftest import dest_credential_fields
 
-COLUMNS = [TargetColumn("id", "integer", nullable=False), TargetColumn("name", "text"), TargetColumn("qty", "integer")]
+# The same rows and helpers as the PostgreSQL strategy tests (and conftest's `existing` table).
+from tests.test_postgres_strategies import contents, no_events, plan, rows
+
 STRATEGIES = ["INSERT", "UPSERT", "TRUNCATE_INSERT"]
 
 
@@ -73,29 +75,6 @@ def connector(**settings) -> RecordingConnector:
     for name, value in settings.items():
         setattr(made, name, value)
     return made
-
-
-def no_events(phase, message):
-    pass
-
-
-def plan(dest, strategy="INSERT", **extra):
-    return LoadPlan(dest.schema, extra.pop("table", "t"), extra.pop("columns", COLUMNS), strategy, **extra)
-
-
-def contents(dest, table="t"):
-    return dest.execute(f'SELECT * FROM "{dest.schema}"."{table}" ORDER BY 1').fetchall()
-
-
-def rows(*values, first_line=2):
-    return [(first_line + index, value) for index, value in enumerate(values)]
-
-
-@pytest.fixture
-def existing(dest):
-    dest.execute(f'CREATE TABLE "{dest.schema}".t (id integer PRIMARY KEY, name text, qty integer)')
-    dest.execute(f"INSERT INTO \"{dest.schema}\".t VALUES (1, 'one', 10), (2, 'two', 20), (3, 'three', 30)")
-    return dest
 
 
 def test_redshift_destinations_can_load():
@@ -373,20 +352,6 @@ def test_a_row_the_table_refuses_at_the_last_insert_leaves_the_table_as_it_was(e
 
     assert 'violates check constraint "small"' in caught.value.message
     assert caught.value.message.endswith("Nothing was written.")
-    assert contents(existing) == before
-
-
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_a_commit_gate_that_refuses_rolls_every_strategy_back(existing, strategy):
-    before = contents(existing)
-
-    def refuse():
-        raise RuntimeError("over budget")
-
-    incoming = rows((8, "new", 8), (9, "new", 9)) if strategy == "INSERT" else rows((1, "changed", 1), (9, "new", 9))
-    with pytest.raises(RuntimeError):
-        connector().load(plan(existing, strategy, key_columns=("id",)), incoming, no_events, refuse)
-
     assert contents(existing) == before
 
 
