@@ -134,6 +134,43 @@ def column_specs(mappings) -> list[ColumnSpec]:
     ]
 
 
+def specs_with_detected_formats(specs: list[ColumnSpec], inspection: dict) -> tuple[list[ColumnSpec], list[str]]:
+    """Date and timestamp mappings without a format read the format inspection detected, when not ISO.
+
+    ("31/01/2026" needs "%d/%m/%Y"; ISO values need none, and an ISO strptime pattern would refuse
+    the other ISO layouts a column may mix.) Returns the specs and one sentence per format used.
+    """
+    from dataclasses import replace
+
+    from jobs.coltypes import DATE_TYPES, check_date_format
+
+    by_name: dict[str, dict] = {}
+    for column in inspection.get("columns", []):
+        by_name.setdefault(column["name"], column)
+        by_name.setdefault(column.get("original_name") or column["name"], column)
+    result, notes = [], []
+    for spec in specs:
+        column = by_name.get(spec.source_column) if spec.source_column else None
+        detected = (column or {}).get("format", "")
+        if (
+            column
+            and not spec.format
+            and spec.column_type.name in DATE_TYPES
+            and column.get("type") in DATE_TYPES
+            and detected
+            and not detected.startswith("%Y-%m-%d")
+        ):
+            try:
+                check_date_format(spec.column_type.name, detected)
+            except ValueError:
+                pass  # e.g. a timestamp format for a date column: the mapping says what it wants
+            else:
+                spec = replace(spec, format=detected)
+                notes.append(f"Column {spec.source_column!r} is read with the format inspection found: {detected}")
+        result.append(spec)
+    return result, notes
+
+
 def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
     """The rules a job and its mappings must satisfy to be saved and run.
 
@@ -206,7 +243,7 @@ def job_preview(*, job: Job, rows: int = 10) -> dict:
     if "columns" not in inspection:
         raise ValidationError("The source file has no rows to preview.")
     page = upload_preview(upload=job.source, page=1, page_size=rows)
-    specs = column_specs(job.mappings.order_by("position"))
+    specs, _ = specs_with_detected_formats(column_specs(job.mappings.order_by("position")), inspection)
     try:
         results = preview_transform(
             [column.get("original_name") or column["name"] for column in inspection["columns"]],

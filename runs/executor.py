@@ -30,7 +30,7 @@ from jobs.errors import SourceError
 from jobs.inspection.scan import describe_reading, reader_options
 from jobs.pushdown import NotPushable, Pushdown, RawRowRefused, compile_pushdown
 from jobs.reader import open_source
-from jobs.services import column_specs, upload_inspect
+from jobs.services import column_specs, specs_with_detected_formats, upload_inspect
 from jobs.transform import MappingError, compile_transform
 from runs.events import printable, publish, run_log
 from runs.models import JobRun, RejectedRow, RunStatus
@@ -342,6 +342,9 @@ def execute(run_id: int) -> None:
             problem = inspection["problems"][0]
             raise SourceError(problem["reason"], line=problem["line"])
         run_log(run, describe_reading(inspection), phase="load")
+        specs, notes = specs_with_detected_formats(specs, inspection)
+        for note in notes:
+            run_log(run, note, phase="load")
         if run.dry_run:
             check = connector.check(plan)
             run_log(run, check.message, phase="prepare")

@@ -239,3 +239,22 @@ def test_values_only_the_load_finds_bad_send_the_fast_path_back_to_the_row_path(
     assert any(message.startswith("Not every value converts on the server") for message in log)
     assert [(r.line, r.column, r.value) for r in run.rejects.all()] == [(4, "code", "x")]
     assert dest.execute(f'SELECT id, code FROM "{dest.schema}".orders ORDER BY id').fetchall() == [(1, 10), (2, 20)]
+
+
+def test_a_day_first_date_column_loads_with_the_format_inspection_found(alice, dest):
+    rows = "".join(f"{i},{i:02d}/02/2026\n" for i in range(1, 26))
+    mappings = [
+        {"source_column": "id", "destination_column": "id", "destination_type": "integer"},
+        {"source_column": "when", "destination_column": "day", "destination_type": "date"},  # no format given
+    ]
+    client, job = setup_job(alice, dest, text="id,when\n" + rows, mappings=mappings)
+
+    preview = client.get(f"/api/jobs/{job['id']}/preview/?rows=1").json()
+    run = wait_for_run(start(client, job["id"])["id"])
+
+    assert preview["rows"][0]["values"] == {"id": "1", "day": "2026-02-01"}
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    log = list(run.events.values_list("message", flat=True))
+    assert "Column 'when' is read with the format inspection found: %d/%m/%Y" in log
+    days = dest.execute(f'SELECT day::text FROM "{dest.schema}".orders ORDER BY id').fetchall()
+    assert days[0] == ("2026-02-01",) and days[-1] == ("2026-02-25",)
