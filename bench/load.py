@@ -3,19 +3,19 @@
     .venv/bin/python bench/load.py [--rows 1000000] [--big] [--repeat 3] [--methods psql,engine,...]
                                    [--url postgresql://postgres@127.0.0.1:5432/postgres]
 
-Generates a deterministic CSV (seed 42; 1,000,000 rows x 12 columns, about 177 MB; --big adds a
+Generates a deterministic CSV (seed 42; 1,000,000 rows x 12 columns, about 134 MB; --big adds a
 5,000,000-row file for the memory-flatness check) and, in one run, times each method loading it
 into the same table of the same PostgreSQL:
 
 - psql:           `psql \\copy` of the file (the limit, and the baseline of every ratio)
 - engine:         our INSERT with a realistic mapping: UPPER on one column, TRIM on another, a
-                  calculated column (amount * quantity), and a type conversion on every column
-                  (server-side conversion: the file's fields go to PostgreSQL as text, converted
-                  by one INSERT ... SELECT; jobs/pushdown.py)
+                  calculated column (amount * quantity), and a type conversion on every column,
+                  on the path a clean UTF-8 file takes (Arrow's reader, converted a block at a time)
 - engine-upsert:  our UPSERT on id into a table already holding half of the keys (a quarter of
-                  them with changed values)
+                  them with changed values), on the same path
+- engine-sql:     the same INSERT converted by PostgreSQL (the path of files Arrow does not take)
 - engine-rows:    the same INSERT converting row by row in Python (the path a file with bad
-                  values, or a mapping the server cannot convert exactly, takes)
+                  values, or a mapping no fast path converts exactly, takes)
 - to_sql:         pandas read_csv + DataFrame.to_sql (SQLAlchemy, method=None, chunks of 10k)
 - executemany:    Python csv + psycopg executemany of INSERTs in batches of 1,000
 
@@ -65,7 +65,7 @@ MAPPING = [
 SOURCE_COLUMNS = [source for source, *_ in MAPPING if source]
 TABLE_COLUMNS = [(dest, type_name) for _, dest, type_name, _, _ in MAPPING]
 PLAIN_COLUMNS = [(dest, type_name) for source, dest, type_name, _, _ in MAPPING if source]
-METHODS = ("psql", "engine", "engine-upsert", "engine-rows", "to_sql", "executemany")
+METHODS = ("psql", "engine", "engine-upsert", "engine-sql", "engine-rows", "to_sql", "executemany")
 
 
 def make_file(path: Path, rows: int) -> None:
@@ -134,8 +134,10 @@ def connection_params(url: str):
     )  # fmt: skip
 
 
-def run_engine(url: str, path: Path, table: str, strategy: str, pushdown_allowed: bool = True) -> None:
+def run_engine(url: str, path: Path, table: str, strategy: str, how: str = "arrow") -> None:
+    """Our load as a run does it (runs/executor.py), by one of its three paths: arrow, sql or rows."""
     from credentials.connectors import LoadPlan, TargetColumn, get_connector
+    from jobs.arrowload import compile_arrow
     from jobs.pushdown import compile_pushdown
     from jobs.reader import open_csv
     from jobs.transform import ColumnSpec, compile_transform, transformed
@@ -153,10 +155,13 @@ def run_engine(url: str, path: Path, table: str, strategy: str, pushdown_allowed
     )
     connector = get_connector(connection_params(url))
     with path.open("rb") as stream:
-        # As a run does (runs/executor.py): the server converts when every mapping allows it.
         source = open_csv(stream)
-        pushdown = compile_pushdown(source.header, specs) if pushdown_allowed else None
-        if pushdown is not None:
+        if how == "arrow":
+            chunks = compile_arrow(source.header, specs).batches(stream, ",")
+            stream.seek(0)
+            result = connector.load(dataclasses.replace(plan, row_format="csv_chunks"), chunks, lambda *e: None)
+        elif how == "sql":
+            pushdown = compile_pushdown(source.header, specs)
             lines = (pushdown.render(fields) for _, fields in source.records)
             result = connector.load_pushdown(plan, pushdown, lines, on_event=lambda phase, message: None)
         else:
@@ -223,8 +228,10 @@ def run_one(method: str, url: str, path: Path, table: str, rows: int) -> None:
         run_engine(url, path, table, "INSERT")
     elif method == "engine-upsert":
         run_engine(url, path, table, "UPSERT")
+    elif method == "engine-sql":
+        run_engine(url, path, table, "INSERT", how="sql")
     elif method == "engine-rows":
-        run_engine(url, path, table, "INSERT", pushdown_allowed=False)
+        run_engine(url, path, table, "INSERT", how="rows")
     elif method == "to_sql":
         run_to_sql(url, path, table)
     elif method == "executemany":

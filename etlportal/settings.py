@@ -195,9 +195,10 @@ if RUN_HEARTBEAT_TIMEOUT <= 2 * RUN_HEARTBEAT_INTERVAL:
 # lost its worker (or its queue message). Progress is written every 50,000 rows, seconds apart
 # even for wide rows, so ten minutes without any is no slow file.
 SCAN_STALL_TIMEOUT = env_int("SCAN_STALL_TIMEOUT", 600)
-# Convert values in PostgreSQL (one INSERT ... SELECT over the file's fields) when every mapping
-# allows it, falling back to converting row by row in Python when a value does not convert.
-LOAD_PUSHDOWN = env_bool("LOAD_PUSHDOWN", True)
+# PostgreSQL loads take a fast path when every mapping allows it: a clean UTF-8 file is read with
+# Arrow and converted a block at a time; other files are converted by the server. A value a fast
+# path does not convert exactly sends the load back to converting row by row in Python.
+LOAD_FAST_PATH = env_bool("LOAD_FAST_PATH", True)
 # A load waiting longer than this for a lock on its target table fails instead of hanging.
 LOAD_LOCK_TIMEOUT = env_int("LOAD_LOCK_TIMEOUT", 60)
 # The longest a run may take; then the worker stops it (soft limit) or kills it (hard limit).

@@ -26,6 +26,8 @@ from django.utils import timezone
 from credentials.connectors import ConnectorError, LoadPlan, TargetColumn, get_connector
 from credentials.connectors.postgresql import PushdownRefused
 from credentials.services import credential_params
+from jobs.arrowload import ArrowPlan, compile_arrow, eligible
+from jobs.arrowload import Refused as ArrowRefused
 from jobs.errors import SourceError
 from jobs.inspection.scan import describe_reading, reader_options
 from jobs.pushdown import NotPushable, Pushdown, RawRowRefused, compile_pushdown
@@ -111,6 +113,7 @@ class Progress:
         self.total_bytes = max(total_bytes, 1)
         self.rows = 0
         self.rejected = 0
+        self.fraction: float | None = None
         self.started = time.monotonic()
         self._last_report = 0.0
         self._last_log = time.monotonic()
@@ -120,7 +123,10 @@ class Progress:
         if not force and now - self._last_report < PROGRESS_EVERY_SECONDS:
             return
         self._last_report = now
-        fraction = min(self.source.bytes_read / self.total_bytes, 1.0)
+        if self.fraction is not None:  # set by a path that does not read through `source` (Arrow)
+            fraction = self.fraction
+        else:
+            fraction = min(self.source.bytes_read / self.total_bytes, 1.0)
         elapsed = now - self.started
         rate = self.rows / elapsed if elapsed > 0 else 0.0
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
@@ -412,7 +418,32 @@ def execute(run_id: int) -> None:
                 phase="load",
             )
             result = None
-            pushdown = _pushdown(run, connector, source, specs, inspection)
+            arrow = _arrow(run, connector, source, specs, inspection)
+            pushdown = None if arrow is not None else _pushdown(run, connector, source, specs, inspection)
+            if arrow is not None:
+                run_log(run, "Fast path: the Arrow reader, values converted a block at a time", phase="load")
+                try:
+                    with default_storage.open(job.source.file.name, "rb") as arrow_file:
+                        result = connector.load(
+                            dataclasses.replace(plan, row_format="csv_chunks"),
+                            arrow.batches(
+                                arrow_file,
+                                options["delimiter"],
+                                on_rows=_counter(progress, watcher, inspection.get("row_count")),
+                            ),
+                            on_event=on_event,
+                            before_commit=lambda: run_commit_gate(run_id=run.pk),
+                            register_cancel=watcher.register_cancel,
+                        )
+                    progress.report(force=True)
+                except (ArrowRefused, PushdownRefused) as exc:
+                    run_log(
+                        run,
+                        f"Not every value converts exactly on the fast path ({_clip(str(exc))}); nothing was "
+                        "written. Loading again, converting row by row, which names each bad row.",
+                        phase="load",
+                    )
+                    stream, progress = row_stream(source)  # the row path has not read past the header yet
             if pushdown is not None:
                 source.on_ragged(None)  # a ragged row sends the load to the row path
                 try:
@@ -425,8 +456,7 @@ def execute(run_id: int) -> None:
                         register_cancel=watcher.register_cancel,
                     )
                 except (PushdownRefused, RawRowRefused, SourceError) as exc:
-                    reason = exc.describe() if isinstance(exc, SourceError) else str(exc)
-                    reason = reason if len(reason) <= 200 else reason[:200] + "…"
+                    reason = _clip(exc.describe() if isinstance(exc, SourceError) else str(exc))
                     run_log(
                         run,
                         f"Not every value converts on the server ({reason}); nothing was written. Loading again, "
@@ -510,13 +540,45 @@ def execute(run_id: int) -> None:
         close_old_connections()
 
 
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _arrow(run: JobRun, connector, source, specs, inspection: dict) -> ArrowPlan | None:
+    """The Arrow path (jobs.arrowload) for a clean, standard UTF-8 file into PostgreSQL."""
+    if not settings.LOAD_FAST_PATH or not getattr(connector, "accepts_csv_chunks", False):
+        return None
+    why = eligible(inspection)
+    if why is None:
+        try:
+            return compile_arrow(source.header, specs, aliases=source.aliases, null_markers=source.null_markers)
+        except NotPushable as exc:
+            why = str(exc)
+    run_log(run, f"Not using the Arrow reader: {why}.", phase="load")
+    return None
+
+
+def _counter(progress: Progress, watcher: Watcher, total_rows: int | None):
+    """Count the Arrow path's rows into the run's progress; stop on a cancel."""
+
+    def on_rows(count: int) -> None:
+        progress.rows += count
+        if total_rows:
+            progress.fraction = min(progress.rows / total_rows, 1.0)
+        if watcher.cancelled.is_set():
+            raise RunCancelled()
+        progress.report()
+
+    return on_rows
+
+
 def _pushdown(run: JobRun, connector, source, specs, inspection: dict) -> Pushdown | None:
     """The fast path's SQL when the destination and every mapping allow it (jobs.pushdown).
 
     Not tried when the inspection already found what would make it fall back (rows with the
     wrong number of fields, values that do not fit a typed column): the row path reads once.
     """
-    if not settings.LOAD_PUSHDOWN or not getattr(connector, "accepts_copy_text", False):
+    if not settings.LOAD_FAST_PATH or not getattr(connector, "accepts_copy_text", False):
         return None
     ragged = [problem["line"] for problem in inspection.get("problems", []) if problem.get("line")]
     if ragged:

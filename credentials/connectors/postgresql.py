@@ -40,6 +40,7 @@ class PostgresConnector:
     default_port = 5432
     supports_load = True
     accepts_copy_text = True  # rows may come pre-rendered in COPY's text format (LoadPlan.row_format)
+    accepts_csv_chunks = True  # ... or as blocks of converted CSV from the Arrow path
     copy_into_target = True  # INSERT COPYs straight into the target (no staging table)
 
     def __init__(self, params: ConnectionParams):
@@ -188,15 +189,18 @@ class PostgresConnector:
                     # Appending needs no staging: COPY straight into the target, in the same
                     # transaction, so a failure still leaves nothing behind.
                     on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
-                    self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
-                    result = LoadResult(rows_written=len(lines), table_created=False, inserted=len(lines))
+                    copied = self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
+                    result = LoadResult(rows_written=copied, table_created=False, inserted=copied)
                 else:
                     self._create_stage(conn, plan, not_null)
                     on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
-                    self._write_stage(conn, plan, rows, lines)
-                    if plan.strategy == "UPSERT":
+                    staged = self._write_stage(conn, plan, rows, lines)
+                    if plan.strategy == "UPSERT" and plan.row_format == "csv_chunks":
+                        if self._keys_trouble(conn, plan):
+                            raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
+                    elif plan.strategy == "UPSERT":
                         self._check_keys(conn, plan, lines)
-                    result = self._apply(conn, plan, len(lines), on_event)
+                    result = self._apply(conn, plan, staged, on_event)
                 result.table_created = created
                 if before_commit is not None:
                     before_commit()
@@ -208,6 +212,10 @@ class PostgresConnector:
                 raise ConnectorError(
                     f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
                 ) from None
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                if plan.row_format == "csv_chunks":  # converted by Arrow: the row path names the row
+                    raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
+                raise self._translate(exc, plan, lines) from None
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, lines) from None
         return result
@@ -340,21 +348,7 @@ class PostgresConnector:
                 "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT *, row_number() OVER () AS {} FROM ({}) AS c ({})"
             ).format(sql.Identifier(STAGE_TABLE), sql.Identifier(STAGE_ROW), converted, names)
         )
-        stage = sql.Identifier(STAGE_TABLE)
-        keys = [sql.Identifier(key) for key in plan.key_columns]
-        trouble = (
-            conn.execute(
-                sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 1").format(
-                    stage, sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(k) for k in keys)
-                )
-            ).fetchone()
-            or conn.execute(
-                sql.SQL("SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
-                    stage, sql.SQL(", ").join(keys)
-                )
-            ).fetchone()
-        )
-        if trouble:
+        if self._keys_trouble(conn, plan):
             raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
         return self._apply(conn, plan, staged, on_event)
 
@@ -398,16 +392,27 @@ class PostgresConnector:
         for name in not_null:  # so COPY reports a NULL in a NOT NULL column with its line
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(stage, sql.Identifier(name)))
 
-    def _write_stage(self, conn: psycopg.Connection, plan: LoadPlan, rows: Rows, lines: array) -> None:
-        self._copy_rows(conn, plan, sql.Identifier(STAGE_TABLE), rows, lines)
+    def _write_stage(self, conn: psycopg.Connection, plan: LoadPlan, rows: Rows, lines: array) -> int:
+        return self._copy_rows(conn, plan, sql.Identifier(STAGE_TABLE), rows, lines)
 
-    def _copy_rows(self, conn: psycopg.Connection, plan: LoadPlan, table: sql.Identifier, rows: Rows, lines: array):
+    def _copy_rows(
+        self, conn: psycopg.Connection, plan: LoadPlan, table: sql.Identifier, rows: Rows, lines: array
+    ) -> int:
         """COPY the rows into `table`, keeping each one's source line in `lines`.
 
         Rows come as tuples of Python values (psycopg formats them), or, when the plan says
         row_format="copy_text", as lines of COPY's text format that the transform rendered itself,
         which are sent in batches (the fast path: no Python object per value).
         """
+        if plan.row_format == "csv_chunks":
+            # The Arrow path: each item is (rows, CSV bytes) already converted (jobs.arrowload).
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, self._names(plan))
+            copied = 0
+            with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                for count, chunk in rows:
+                    copied += count
+                    copy.write(chunk)
+            return copied
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(table, self._names(plan))
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
             if plan.row_format == "copy_text":
@@ -422,7 +427,7 @@ class PostgresConnector:
                 if batch:
                     batch.append("")
                     copy.write("\n".join(batch))
-                return
+                return len(lines)
             for line, values in rows:
                 lines.append(line)
                 try:
@@ -432,6 +437,19 @@ class PostgresConnector:
                         self.params.scrub(f"Cannot send this row to {self.label}: {exc}. Nothing was written."),
                         line=line,
                     ) from None
+        return len(lines)
+
+    def _keys_trouble(self, conn: psycopg.Connection, plan: LoadPlan) -> bool:
+        """Whether the staged rows have an empty or repeated UPSERT key (the fast paths, which have no lines)."""
+        stage = sql.Identifier(STAGE_TABLE)
+        keys = [sql.Identifier(key) for key in plan.key_columns]
+        empty = sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 1").format(
+            stage, sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(k) for k in keys)
+        )
+        repeated = sql.SQL("SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
+            stage, sql.SQL(", ").join(keys)
+        )
+        return bool(conn.execute(empty).fetchone() or conn.execute(repeated).fetchone())
 
     def _check_keys(self, conn: psycopg.Connection, plan: LoadPlan, lines: array) -> None:
         """UPSERT keys must be present and unique in the file, or the result would depend on row order."""

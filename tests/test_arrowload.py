@@ -1,0 +1,150 @@
+"""The Arrow path converts exactly as the Python converters, or refuses (then the row path runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from credentials.connectors import LoadPlan, TargetColumn, get_connector
+from credentials.connectors.base import ConnectionParams
+from credentials.connectors.postgresql import PushdownRefused
+from jobs.arrowload import Refused, compile_arrow, eligible
+from jobs.errors import SourceError
+from jobs.pushdown import NotPushable
+from jobs.transform import ColumnSpec, compile_transform
+from tests.conftest import dest_credential_fields
+from tests.test_pushdown import CASES
+
+MARKERS = ("", "NULL")
+
+
+def arrow_value(plan, raw: str):
+    batch = pa.record_batch([pa.array([raw], pa.string())], names=["c0"])
+    try:
+        return plan.convert(batch).column(0)[0].as_py()
+    except Refused as exc:
+        return exc
+
+
+def python_value(transform, raw: str):
+    try:
+        return transform(2, [raw])[0]
+    except SourceError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(("type_sql", "options", "values"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_arrow_gives_the_python_value_or_refuses(type_sql, options, values):
+    spec = ColumnSpec("v", type_sql, "raw", **options)
+    transform = compile_transform(["raw"], [spec], null_markers=MARKERS)
+    try:
+        plan = compile_arrow(["raw"], [spec], null_markers=MARKERS)
+    except NotPushable:
+        return  # the row path converts this type
+    disagreements = []
+    accepted = 0
+    for raw in values:
+        arrow, python = arrow_value(plan, raw), python_value(transform, raw)
+        if isinstance(arrow, Refused):
+            continue
+        accepted += 1
+        if isinstance(python, Exception) or type(arrow) is not type(python) or arrow != python:
+            disagreements.append((raw, python, arrow))
+    assert disagreements == []
+
+
+def test_most_plain_values_take_the_arrow_path():
+    spec = ColumnSpec("v", "numeric(6,2)", "raw")
+    plan = compile_arrow(["raw"], [spec])
+    assert str(arrow_value(plan, "12.5")) == "12.50"
+    assert isinstance(arrow_value(plan, "12.345"), Refused)  # rounding: the row path rounds as Python
+
+
+def test_only_clean_standard_utf8_files_are_eligible():
+    clean = {
+        "encoding": {"codec": "utf-8"},
+        "confirmed": True,
+        "problems": [],
+        "header": True,
+        "dialect": {"delimiter": ";", "quotechar": '"', "doublequote": True, "escapechar": ""},
+    }
+    assert eligible(clean) is None
+    assert eligible({**clean, "encoding": {"codec": "cp1252"}}) == "the file is not UTF-8"
+    assert eligible({**clean, "problems": [{"line": 4}]}) == "the inspection did not read every row cleanly"
+    assert eligible({**clean, "dialect": {**clean["dialect"], "escapechar": "\\"}}) is not None
+
+
+COLUMNS = [
+    ColumnSpec("id", "bigint", "id", nullable=False),
+    ColumnSpec("name", "text", "name", transform="upper"),
+    ColumnSpec("amount", "numeric(10,2)", "amount"),
+    ColumnSpec("qty", "integer", "qty", default="1"),
+    ColumnSpec("paid", "boolean", "paid"),
+    ColumnSpec("day", "date", "day"),
+    ColumnSpec("at", "timestamptz", "at"),
+    ColumnSpec("note", "text", "note", transform="trim"),
+    ColumnSpec("total", "numeric(12,2)", expression="amount * qty - 1"),
+]
+FILE = (
+    "id,name,amount,qty,paid,day,at,note\n"
+    '1,ada,1.5,3,yes,2026-01-31,2026-01-31 10:00,"  a, ""quoted"" note "\n'
+    '2,"grace\nhopper",2.50,,no,2026-02-01,2026-02-01 10:00:00+02:00,\n'
+    "3,tab\there,0,NULL,t,2026-02-02,2026-02-02,back\\slash\n"
+)
+
+
+def plan_for(dest, table, strategy="INSERT", row_format="values"):
+    columns = [TargetColumn(s.destination_column, s.column_type.sql, s.nullable) for s in COLUMNS]
+    plan = LoadPlan(dest.schema, table, columns, strategy, create_table=True, key_columns=("id",))
+    return dataclasses.replace(plan, row_format=row_format)
+
+
+@pytest.mark.parametrize("strategy", ["INSERT", "UPSERT", "TRUNCATE_INSERT"])
+def test_the_arrow_path_and_the_row_path_load_identical_tables(dest, tmp_path: Path, strategy):
+    path = tmp_path / "f.csv"
+    path.write_text(FILE)
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+    header = FILE.splitlines()[0].split(",")
+    transform = compile_transform(header, COLUMNS, null_markers=MARKERS)
+    records = [(2, ["1", "ada", "1.5", "3", "yes", "2026-01-31", "2026-01-31 10:00", '  a, "quoted" note ']),
+               (3, ["2", "grace\nhopper", "2.50", "", "no", "2026-02-01", "2026-02-01 10:00:00+02:00", ""]),
+               (5, ["3", "tab\there", "0", "NULL", "t", "2026-02-02", "2026-02-02", "back\\slash"])]  # fmt: skip
+    arrow = compile_arrow(header, COLUMNS, null_markers=MARKERS)
+
+    connector.load(
+        plan_for(dest, "slow", strategy), [(line, transform(line, f)) for line, f in records], lambda *e: None
+    )
+    result = connector.load(
+        plan_for(dest, "fast", strategy, "csv_chunks"), arrow.batches(str(path), ","), lambda *e: None
+    )
+
+    assert result.rows_written == 3
+    slow, fast = (dest.execute(f'SELECT * FROM "{dest.schema}".{t} ORDER BY id').fetchall() for t in ("slow", "fast"))
+    assert fast == slow
+    assert fast[1][1] == "GRACE\nHOPPER" and fast[0][-1] == 3.5  # 1.5 * 3 - 1
+
+
+def test_a_value_arrow_refuses_stops_the_attempt(tmp_path: Path):
+    path = tmp_path / "f.csv"
+    path.write_text("id,name,amount,qty,paid,day,at,note\n1,a,12.5x,1,yes,2026-01-01,2026-01-01,x\n")
+    arrow = compile_arrow(FILE.splitlines()[0].split(","), COLUMNS, null_markers=MARKERS)
+
+    with pytest.raises(Refused):
+        list(arrow.batches(str(path), ","))
+
+
+def test_a_duplicate_upsert_key_sends_the_arrow_path_back(dest, tmp_path: Path):
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "id,name,amount,qty,paid,day,at,note\n1,a,1,1,yes,2026-01-01,2026-01-01,x\n1,b,1,1,no,2026-01-01,2026-01-01,y\n"
+    )
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+    arrow = compile_arrow(FILE.splitlines()[0].split(","), COLUMNS, null_markers=MARKERS)
+
+    with pytest.raises(PushdownRefused):
+        connector.load(plan_for(dest, "t", "UPSERT", "csv_chunks"), arrow.batches(str(path), ","), lambda *e: None)
+
+    assert dest.execute("SELECT to_regclass(%s)", (f'"{dest.schema}".t',)).fetchone()[0] is None
