@@ -148,3 +148,23 @@ def test_a_duplicate_upsert_key_sends_the_arrow_path_back(dest, tmp_path: Path):
         connector.load(plan_for(dest, "t", "UPSERT", "csv_chunks"), arrow.batches(str(path), ","), lambda *e: None)
 
     assert dest.execute("SELECT to_regclass(%s)", (f'"{dest.schema}".t',)).fetchone()[0] is None
+
+
+def test_a_table_of_other_column_types_is_left_to_the_row_path(dest, tmp_path: Path):
+    """Arrow writes "true" for a boolean; into a text column the row path stores "t"."""
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (id bigint, paid text)')
+    path = tmp_path / "f.csv"
+    path.write_text("id,paid\n1,yes\n")
+    specs = [ColumnSpec("id", "bigint", "id"), ColumnSpec("paid", "boolean", "paid")]
+    plan = LoadPlan(dest.schema, "t", [TargetColumn("id", "bigint"), TargetColumn("paid", "boolean")])
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+
+    with pytest.raises(PushdownRefused) as caught:
+        connector.load(
+            dataclasses.replace(plan, row_format="csv_chunks"),
+            compile_arrow(["id", "paid"], specs).batches(str(path), ","),
+            lambda *e: None,
+        )
+
+    assert str(caught.value) == "column 'paid' of the table is not of the mapping's type"
+    assert dest.execute(f'SELECT count(*) FROM "{dest.schema}".t').fetchone()[0] == 0

@@ -185,6 +185,10 @@ class PostgresConnector:
                 conn.execute("SET TIME ZONE 'UTC'")
                 self._lock_target(conn, plan, on_event)
                 created, not_null = self._prepare_table(conn, plan, on_event)
+                if plan.row_format == "csv_chunks" and (mismatched := self._types_differ(conn, plan)):
+                    # Arrow writes the mapping's values; the server's casts into another column type
+                    # (boolean into text ...) are not the row path's: let the row path convert.
+                    raise PushdownRefused(f"column {mismatched!r} of the table is not of the mapping's type")
                 if plan.strategy == "INSERT" and self.copy_into_target:
                     # Appending needs no staging: COPY straight into the target, in the same
                     # transaction, so a failure still leaves nothing behind.
