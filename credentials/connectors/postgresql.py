@@ -507,7 +507,10 @@ class PostgresConnector:
         keys = set(plan.key_columns)
         others = [column.name for column in plan.columns if column.name not in keys]
         if self._has_unique_key(conn, plan):
-            inserted, updated = self._upsert_on_conflict(conn, plan, insert, others)
+            # Keys are unique in the stage (checked), so the order rows are written in is free:
+            # no sort of the whole stage.
+            unordered = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(target, names, names, stage)
+            inserted, updated = self._upsert_on_conflict(conn, plan, unordered, others)
         else:
             inserted, updated = self._upsert_update_insert(conn, plan, others)
         return LoadResult(
