@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -167,6 +168,63 @@ class PostgresConnector:
         unique = self._has_unique_key(conn, plan)
         return "ON CONFLICT on its unique key" if unique else "UPDATE then INSERT (no unique key)"
 
+    @contextmanager
+    def _loading(self, plan: LoadPlan, lines: array, register_cancel: RegisterCancel | None, *, refuse_data: bool):
+        """A connection for one load, rolled back on any error, its errors told in one sentence.
+
+        refuse_data: a value the database refuses comes from a fast path's conversion, and
+        raises PushdownRefused so the caller converts row by row instead (which names the row).
+        """
+        with self.connect() as conn:
+            if register_cancel is not None:
+                register_cancel(conn.cancel_safe)
+            try:
+                yield conn
+            except psycopg.errors.QueryCanceled as exc:
+                # PostgreSQL: "... due to user request"; Redshift: "... cancelled on user's request".
+                if "user request" not in str(exc) and "user's request" not in str(exc):
+                    raise self._translate(exc, plan, lines) from None  # a server statement_timeout
+                raise ConnectorError(
+                    f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
+                ) from None
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                if refuse_data:
+                    raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
+                raise self._translate(exc, plan, lines) from None
+            except psycopg.Error as exc:
+                raise self._translate(exc, plan, lines) from None
+
+    def _start(self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback) -> tuple[bool, list[str]]:
+        """Session settings, the table's lock, the table itself: (created, its NOT NULL columns)."""
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
+        # Dates and naive timestamps going into timestamptz columns are UTC, whatever the server's zone.
+        conn.execute("SET TIME ZONE 'UTC'")
+        self._lock_target(conn, plan, on_event)
+        return self._prepare_table(conn, plan, on_event)
+
+    def _refuse_other_types(self, conn: psycopg.Connection, plan: LoadPlan) -> None:
+        """A fast path writes the mapping's values; the server's casts into another column type
+        (boolean into text, double into numeric) are not the row path's: let the row path convert."""
+        mismatched = self._types_differ(conn, plan)
+        if mismatched:
+            raise PushdownRefused(f"column {mismatched!r} of the table is not of the mapping's type")
+
+    def _finish(
+        self,
+        conn: psycopg.Connection,
+        plan: LoadPlan,
+        result: LoadResult,
+        created: bool,
+        before_commit: CommitGate | None,
+        on_event: EventCallback,
+    ) -> LoadResult:
+        result.table_created = created
+        if before_commit is not None:
+            before_commit()
+        on_event("commit", "Committing")
+        self._commit(conn, plan)
+        return result
+
     def load(
         self,
         plan: LoadPlan,
@@ -176,53 +234,28 @@ class PostgresConnector:
         register_cancel: RegisterCancel | None = None,
     ) -> LoadResult:
         lines = array("q")  # source line of each staged row, to point database errors at the file
-        with self.connect() as conn:
-            if register_cancel is not None:
-                register_cancel(conn.cancel_safe)
-            try:
-                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
-                # Dates and naive timestamps going into timestamptz columns are UTC, whatever the server's zone.
-                conn.execute("SET TIME ZONE 'UTC'")
-                self._lock_target(conn, plan, on_event)
-                created, not_null = self._prepare_table(conn, plan, on_event)
-                if plan.row_format == "csv_chunks" and (mismatched := self._types_differ(conn, plan)):
-                    # Arrow writes the mapping's values; the server's casts into another column type
-                    # (boolean into text ...) are not the row path's: let the row path convert.
-                    raise PushdownRefused(f"column {mismatched!r} of the table is not of the mapping's type")
-                if plan.strategy == "INSERT" and self.copy_into_target:
-                    # Appending needs no staging: COPY straight into the target, in the same
-                    # transaction, so a failure still leaves nothing behind.
-                    on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
-                    copied = self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
-                    result = LoadResult(rows_written=copied, table_created=False, inserted=copied)
-                else:
-                    self._create_stage(conn, plan, not_null)
-                    on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
-                    staged = self._write_stage(conn, plan, rows, lines)
-                    if plan.strategy == "UPSERT" and plan.row_format == "csv_chunks":
-                        if self._keys_trouble(conn, plan):
-                            raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
-                    elif plan.strategy == "UPSERT":
-                        self._check_keys(conn, plan, lines)
-                    result = self._apply(conn, plan, staged, on_event)
-                result.table_created = created
-                if before_commit is not None:
-                    before_commit()
-                on_event("commit", "Committing")
-                self._commit(conn, plan)
-            except psycopg.errors.QueryCanceled as exc:
-                if "user request" not in str(exc):  # a statement_timeout set on the server
-                    raise self._translate(exc, plan, lines) from None
-                raise ConnectorError(
-                    f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
-                ) from None
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                if plan.row_format == "csv_chunks":  # converted by Arrow: the row path names the row
-                    raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
-                raise self._translate(exc, plan, lines) from None
-            except psycopg.Error as exc:
-                raise self._translate(exc, plan, lines) from None
-        return result
+        arrow = plan.row_format == "csv_chunks"  # converted by Arrow: the row path names a bad row
+        with self._loading(plan, lines, register_cancel, refuse_data=arrow) as conn:
+            created, not_null = self._start(conn, plan, on_event)
+            if arrow:
+                self._refuse_other_types(conn, plan)
+            if plan.strategy == "INSERT" and self.copy_into_target:
+                # Appending needs no staging: COPY straight into the target, in the same
+                # transaction, so a failure still leaves nothing behind.
+                on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
+                copied = self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
+                result = LoadResult(rows_written=copied, table_created=False, inserted=copied)
+            else:
+                self._create_stage(conn, plan, not_null)
+                on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
+                staged = self._write_stage(conn, plan, rows, lines)
+                if plan.strategy == "UPSERT" and arrow:
+                    if self._keys_trouble(conn, plan):
+                        raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
+                elif plan.strategy == "UPSERT":
+                    self._check_keys(conn, plan, lines)
+                result = self._apply(conn, plan, staged, on_event)
+            return self._finish(conn, plan, result, created, before_commit, on_event)
 
     def load_pushdown(
         self,
@@ -241,61 +274,22 @@ class PostgresConnector:
         names the bad rows. Other failures (connection, locks, cancel) are ConnectorErrors as in load().
         """
         raw = sql.Identifier(RAW_TABLE)
-        no_lines = array("q")
-        with self.connect() as conn:
+        with self._loading(plan, array("q"), register_cancel, refuse_data=True) as conn:
             pushdown = pushdown.for_server(conn.info.server_version)
-            select = sql.SQL(", ").join(pushdown.select)
-            if register_cancel is not None:
-                register_cancel(conn.cancel_safe)
+            created, _ = self._start(conn, plan, on_event)
+            self._refuse_other_types(conn, plan)
+            columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in pushdown.raw_columns)
+            conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(raw, columns))
+            on_event("load", f"Copying the file's fields for {plan.schema}.{plan.table} (converted by the server)")
+            copy_sql = sql.SQL("COPY {} FROM STDIN (DELIMITER E'\\x1f')").format(raw)
+            with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                staged = _send_lines(copy, raw_lines)
+            converted = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(pushdown.select), raw)
             try:
-                conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{plan.lock_timeout_seconds}s",))
-                conn.execute("SET TIME ZONE 'UTC'")  # as load(): naive timestamptz values are UTC
-                self._lock_target(conn, plan, on_event)
-                created, _ = self._prepare_table(conn, plan, on_event)
-                mismatched = self._types_differ(conn, plan)
-                if mismatched:
-                    # The server's casts between the mapping's type and the column's (boolean into
-                    # text, double into numeric) are not the row path's: let the row path convert.
-                    raise PushdownRefused(f"column {mismatched!r} of the table is not of the mapping's type")
-                columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in pushdown.raw_columns)
-                conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(raw, columns))
-                on_event("load", f"Copying the file's fields for {plan.schema}.{plan.table} (converted by the server)")
-                copy_sql = sql.SQL("COPY {} FROM STDIN (DELIMITER E'\\x1f')").format(raw)
-                staged = 0
-                with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                    batch: list[str] = []
-                    for text in raw_lines:
-                        batch.append(text)
-                        if len(batch) >= COPY_TEXT_BATCH:
-                            staged += len(batch)
-                            batch.append("")
-                            copy.write("\n".join(batch))
-                            batch.clear()
-                    if batch:
-                        staged += len(batch)
-                        batch.append("")
-                        copy.write("\n".join(batch))
-                converted = sql.SQL("SELECT {} FROM {}").format(select, raw)
-                try:
-                    result = self._apply_pushdown(conn, plan, converted, staged, on_event)
-                except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
-                    raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
-                result.table_created = created
-                if before_commit is not None:
-                    before_commit()
-                on_event("commit", "Committing")
-                self._commit(conn, plan)
-            except psycopg.errors.QueryCanceled as exc:
-                if "user request" not in str(exc):
-                    raise self._translate(exc, plan, no_lines) from None
-                raise ConnectorError(
-                    f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
-                ) from None
-            except psycopg.DataError as exc:  # the raw COPY (BadCopyFileFormat is a DataError)
+                result = self._apply_pushdown(conn, plan, converted, staged, on_event)
+            except psycopg.ProgrammingError as exc:  # e.g. an operator the column types lack
                 raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
-            except psycopg.Error as exc:
-                raise self._translate(exc, plan, no_lines) from None
-        return result
+            return self._finish(conn, plan, result, created, before_commit, on_event)
 
     def _commit(self, conn: psycopg.Connection, plan: LoadPlan) -> None:
         """COMMIT inside the load's error handling: a deferred constraint fails here, with a message.
@@ -420,18 +414,7 @@ class PostgresConnector:
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(table, self._names(plan))
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
             if plan.row_format == "copy_text":
-                batch: list[str] = []
-                for line, text in rows:
-                    lines.append(line)
-                    batch.append(text)
-                    if len(batch) >= COPY_TEXT_BATCH:
-                        batch.append("")
-                        copy.write("\n".join(batch))
-                        batch.clear()
-                if batch:
-                    batch.append("")
-                    copy.write("\n".join(batch))
-                return len(lines)
+                return _send_lines(copy, _keeping_lines(rows, lines))
             for line, values in rows:
                 lines.append(line)
                 try:
@@ -674,6 +657,31 @@ class PostgresConnector:
             column=column or diag.column_name or "",
             value=value or "",
         )
+
+
+def _keeping_lines(rows, lines: array):
+    """The rendered rows of (source line, text) pairs, noting each source line in `lines`."""
+    for line, text in rows:
+        lines.append(line)
+        yield text
+
+
+def _send_lines(copy, texts) -> int:
+    """Lines of COPY text, sent COPY_TEXT_BATCH at a time; returns how many."""
+    sent = 0
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= COPY_TEXT_BATCH:
+            sent += len(batch)
+            batch.append("")  # the last line's newline
+            copy.write("\n".join(batch))
+            batch.clear()
+    if batch:
+        sent += len(batch)
+        batch.append("")
+        copy.write("\n".join(batch))
+    return sent
 
 
 def _comparable(plan: LoadPlan, names: list[str], table: sql.Composable) -> sql.Composed:

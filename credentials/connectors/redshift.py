@@ -204,38 +204,21 @@ class RedshiftConnector(PostgresConnector):
     ) -> LoadResult:
         """PostgresConnector.load in two transactions (module docstring); no lock_timeout on Redshift."""
         lines = array("q")  # source line of each staged row, to point database errors at the file
-        with self.connect() as conn:
-            if register_cancel is not None:
-                register_cancel(conn.cancel_safe)
-            try:
-                conn.execute("SET TIME ZONE 'UTC'")  # dates and naive timestamps into timestamptz are UTC
-                # 1. Staging: the target is only looked at, so nobody waits for the upload.
-                staging = self._staging(conn, plan)
-                self._create_stage(conn, plan, staging)
-                on_event("load", f"Sending rows into staging for {plan.schema}.{plan.table}")
-                self._write_stage(conn, plan, rows, lines, staging)
-                if plan.strategy == "UPSERT":
-                    self._check_keys(conn, plan, lines)
-                conn.commit()  # only the session's temporary table: nothing at the destination yet
-                # 2. Applying, under the table's lock.
-                self._lock_target(conn, plan, on_event)
-                created, _ = self._prepare_table(conn, plan, on_event)
-                result = self._apply(conn, plan, len(lines), on_event)
-                result.table_created = created
-                if before_commit is not None:
-                    before_commit()
-                on_event("commit", "Committing")
-                self._commit(conn, plan)
-            except psycopg.errors.QueryCanceled as exc:
-                # PostgreSQL: "... due to user request"; Redshift: "... cancelled on user's request".
-                if "user request" not in str(exc) and "user's request" not in str(exc):
-                    raise self._translate(exc, plan, lines) from None
-                raise ConnectorError(
-                    f"The load into {plan.schema}.{plan.table} was cancelled; nothing was written."
-                ) from None
-            except psycopg.Error as exc:
-                raise self._translate(exc, plan, lines) from None
-        return result
+        with self._loading(plan, lines, register_cancel, refuse_data=False) as conn:
+            conn.execute("SET TIME ZONE 'UTC'")  # dates and naive timestamps into timestamptz are UTC
+            # 1. Staging: the target is only looked at, so nobody waits for the upload.
+            staging = self._staging(conn, plan)
+            self._create_stage(conn, plan, staging)
+            on_event("load", f"Sending rows into staging for {plan.schema}.{plan.table}")
+            self._write_stage(conn, plan, rows, lines, staging)
+            if plan.strategy == "UPSERT":
+                self._check_keys(conn, plan, lines)
+            conn.commit()  # only the session's temporary table: nothing at the destination yet
+            # 2. Applying, under the table's lock.
+            self._lock_target(conn, plan, on_event)
+            created, _ = self._prepare_table(conn, plan, on_event)
+            result = self._apply(conn, plan, len(lines), on_event)
+            return self._finish(conn, plan, result, created, before_commit, on_event)
 
     def _lock_target(self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback) -> None:
         """The first statement of the applying transaction: LOCK TABLE, waiting at most the lock timeout.
