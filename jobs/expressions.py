@@ -195,10 +195,10 @@ def _whole(function: str, value: object, what: str) -> int:
         return value
     if type(value) is Decimal and value.is_finite() and value == value.to_integral_value():
         return int(value)
-    raise ExpressionError(f"{function}() needs a whole number for {what}, not {_shown(value)}")
+    raise ExpressionError(f"{function}() needs a whole number for {what}, not {shown_value(value)}")
 
 
-def _shown(value: object) -> str:
+def shown_value(value: object) -> str:
     """A value in a message: NULL, 'text' quoted, other values as text; clipped to 40 characters."""
     if value is None:
         return "NULL"
@@ -210,7 +210,7 @@ def _shown(value: object) -> str:
 def _text_argument(function: str, value: object) -> str:
     if type(value) is not str:
         raise ExpressionError(
-            f"{function}() needs text, not {kind_of(value)} {_shown(value)}", hint="convert it with str()"
+            f"{function}() needs text, not {kind_of(value)} {shown_value(value)}", hint="convert it with str()"
         )
     return value
 
@@ -218,7 +218,7 @@ def _text_argument(function: str, value: object) -> str:
 def _number_argument(function: str, value: object) -> object:
     if type(value) not in _NUMBERS:
         hint = "convert text with int() or decimal()" if isinstance(value, str) else ""
-        raise ExpressionError(f"{function}() needs a number, not {kind_of(value)} {_shown(value)}", hint=hint)
+        raise ExpressionError(f"{function}() needs a number, not {kind_of(value)} {shown_value(value)}", hint=hint)
     return value
 
 
@@ -323,22 +323,23 @@ def _power(a: object, b: object) -> object:
     kind = _arithmetic_type("**", a, b)
     if kind is float:
         if abs(b) > MAX_EXPONENT:
-            raise ExpressionError(f"the exponent {_shown(b)} is too large (at most {MAX_EXPONENT:,})")
+            raise ExpressionError(f"the exponent {shown_value(b)} is too large (at most {MAX_EXPONENT:,})")
         try:
             return math.pow(float(a), float(b))
         except OverflowError:
-            raise ExpressionError(f"{_shown(a)} ** {_shown(b)} is too large for a float") from None
+            raise ExpressionError(f"{shown_value(a)} ** {shown_value(b)} is too large for a float") from None
         except ValueError:
-            raise ExpressionError(f"{_shown(a)} ** {_shown(b)} is not a real number") from None
+            raise ExpressionError(f"{shown_value(a)} ** {shown_value(b)} is not a real number") from None
     if abs(b) > MAX_EXPONENT:
-        raise ExpressionError(f"the exponent {_shown(b)} is too large (at most {MAX_EXPONENT:,})")
+        raise ExpressionError(f"the exponent {shown_value(b)} is too large (at most {MAX_EXPONENT:,})")
     if type(b) is int or b == b.to_integral_value():
         exponent = int(b)
         # Estimate the size first: 9 ** 9 ** 9 must fail at once, not after minutes.
         digits = exponent * _log10(a)
         if digits > MAX_DIGITS:
             raise ExpressionError(
-                f"{_shown(a)} ** {exponent} would have about {digits:,.0f} digits, more than the {MAX_DIGITS:,} allowed"
+                f"{shown_value(a)} ** {exponent} would have about {digits:,.0f} digits, "
+                f"more than the {MAX_DIGITS:,} allowed"
             )
         if not a and exponent < 0:
             raise ExpressionError("division by zero")
@@ -348,10 +349,10 @@ def _power(a: object, b: object) -> object:
         return _checked_decimal(context.power(Decimal(a), exponent))
     if a < 0:
         raise ExpressionError(
-            f"{_shown(a)} ** {_shown(b)} is not a real number (a negative number to a fractional power)"
+            f"{shown_value(a)} ** {shown_value(b)} is not a real number (a negative number to a fractional power)"
         )
     if float(b) * _log10(a) > MAX_DIGITS:
-        raise ExpressionError(f"{_shown(a)} ** {_shown(b)} would have more than {MAX_DIGITS:,} digits")
+        raise ExpressionError(f"{shown_value(a)} ** {shown_value(b)} would have more than {MAX_DIGITS:,} digits")
     return _checked_decimal(_INEXACT.power(Decimal(a), b))
 
 
@@ -404,7 +405,7 @@ def _ordering(symbol: str, compare: Callable[[object, object], bool]) -> Callabl
         try:
             return compare(a, b)
         except TypeError:  # timestamps with and without a time zone
-            raise ExpressionError(f"cannot compare {_shown(a)} and {_shown(b)} with {symbol!r}") from None
+            raise ExpressionError(f"cannot compare {shown_value(a)} and {shown_value(b)} with {symbol!r}") from None
 
     return ordered
 
@@ -587,15 +588,15 @@ def _int(value: object) -> object:
     if type(value) is str:
         text = value.strip()
         if not _WHOLE_RE.fullmatch(text):
-            raise ExpressionError(f"int() cannot read {_shown(value)} as a whole number")
+            raise ExpressionError(f"int() cannot read {shown_value(value)} as a whole number")
         if len(text.lstrip("+-0")) > MAX_DIGITS:
-            raise ExpressionError(f"int() of {_shown(value)}: the number has more than {MAX_DIGITS:,} digits")
+            raise ExpressionError(f"int() of {shown_value(value)}: the number has more than {MAX_DIGITS:,} digits")
         return int(text)
     if type(value) is float and not math.isfinite(value):
         raise ExpressionError(f"int() needs a finite number, not {value}")
     if type(value) in _NUMBERS:
         return int(value)  # towards zero, as Python does
-    raise ExpressionError(f"int() cannot convert {kind_of(value)} {_shown(value)}")
+    raise ExpressionError(f"int() cannot convert {kind_of(value)} {shown_value(value)}")
 
 
 def _decimal(value: object) -> object:
@@ -610,12 +611,12 @@ def _decimal(value: object) -> object:
     if type(value) is str:
         text = value.strip()
         if len(text) > 4 * MAX_DIGITS or not _DECIMAL_RE.fullmatch(text):
-            raise ExpressionError(f"decimal() cannot read {_shown(value)} as a number")
+            raise ExpressionError(f"decimal() cannot read {shown_value(value)} as a number")
         try:
             return _checked_decimal(Decimal(text))
         except InvalidOperation:  # an exponent beyond any decimal
-            raise ExpressionError(f"decimal() of {_shown(value)}: the number is too large") from None
-    raise ExpressionError(f"decimal() cannot convert {kind_of(value)} {_shown(value)}")
+            raise ExpressionError(f"decimal() of {shown_value(value)}: the number is too large") from None
+    raise ExpressionError(f"decimal() cannot convert {kind_of(value)} {shown_value(value)}")
 
 
 def _float(value: object) -> object:
@@ -628,9 +629,9 @@ def _float(value: object) -> object:
                 raise ValueError
             number = float(text)
         except ValueError:
-            raise ExpressionError(f"float() cannot read {_shown(value)} as a number") from None
+            raise ExpressionError(f"float() cannot read {shown_value(value)} as a number") from None
         if math.isinf(number) and "n" not in text.lower():  # "1e400", not the word inf or infinity
-            raise ExpressionError(f"float() of {_shown(value)}: the number is too large for a float")
+            raise ExpressionError(f"float() of {shown_value(value)}: the number is too large for a float")
         return number
     if type(value) in _NUMBERS or type(value) is bool:
         try:
@@ -638,9 +639,9 @@ def _float(value: object) -> object:
         except OverflowError:  # a whole number of 309 digits or more
             number = math.inf
         if math.isinf(number):
-            raise ExpressionError(f"float() of {_shown(value)}: the number is too large for a float")
+            raise ExpressionError(f"float() of {shown_value(value)}: the number is too large for a float")
         return number
-    raise ExpressionError(f"float() cannot convert {kind_of(value)} {_shown(value)}")
+    raise ExpressionError(f"float() cannot convert {kind_of(value)} {shown_value(value)}")
 
 
 def _str(value: object) -> object:

@@ -40,12 +40,13 @@ from jobs.transform import ColumnSpec
 WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 RAW_SEPARATOR = "\x1f"  # COPY text format delimiter for the raw table: rare in data, escaped when present
 
-_INT_GUARD = r"^[+-]?[0-9]+$"
-_DECIMAL_GUARD = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-_DATE_GUARD = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
-_TIMESTAMP_GUARD = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ]{_TIME})?$"
-_TIMESTAMPTZ_GUARD = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ]{_TIME}(Z|[+-][0-9]{{2}}:[0-5][0-9])?)?$"
+# What the Python converters accept, in the form both fast paths convert (str.strip()ped first).
+INT_GUARD = r"^[+-]?[0-9]+$"
+DECIMAL_GUARD = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+DATE_GUARD = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIME_GUARD = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+TIMESTAMP_GUARD = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ]{TIME_GUARD})?$"
+TIMESTAMPTZ_GUARD = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ]{TIME_GUARD}(Z|[+-][0-9]{{2}}:[0-5][0-9])?)?$"
 _INT_TYPES = {"smallint": "int2", "integer": "int4", "bigint": "int8"}
 
 
@@ -235,25 +236,25 @@ def _convert(spec: ColumnSpec, text: sql.Composable, server_version: int) -> sql
             # Before PostgreSQL 16 its integer input is exactly Python's: blanks, a sign, digits
             # (16 added "1_000" and "0x1F"). Unicode blanks it refuses: the row path takes them.
             return sql.SQL("{}::{}").format(text, sql.SQL(_INT_TYPES[name]))
-        return guarded(_INT_GUARD, _INT_TYPES[name])
+        return guarded(INT_GUARD, _INT_TYPES[name])
     if name == "numeric":
         if not column_type.params:
             raise NotPushable(f"column {spec.destination_column!r}: numeric without a precision is read in Python")
         if server_version < 160000:
             return unless_contains("nN", type_sql)  # "NaN", "Infinity", "inf"
-        return guarded(_DECIMAL_GUARD, type_sql)
+        return guarded(DECIMAL_GUARD, type_sql)
     if name == "double precision":
         if server_version < 160000:
             return unless_contains("nNxX", "float8")  # "NaN", "inf", hexadecimal floats
-        return guarded(_DECIMAL_GUARD, "float8")
+        return guarded(DECIMAL_GUARD, "float8")
     if name == "boolean":
         return _boolean(spec, text)
     if name == "date":
-        return guarded(_DATE_GUARD, "date")
+        return guarded(DATE_GUARD, "date")
     if name == "timestamp":
-        return guarded(_TIMESTAMP_GUARD, "timestamp")
+        return guarded(TIMESTAMP_GUARD, "timestamp")
     if name == "timestamptz":
-        return guarded(_TIMESTAMPTZ_GUARD, "timestamptz")
+        return guarded(TIMESTAMPTZ_GUARD, "timestamptz")
     if name == "uuid":
         return sql.SQL("{}::uuid").format(trimmed)
     if name in ("json", "jsonb"):

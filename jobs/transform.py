@@ -27,7 +27,7 @@ from jobs.coltypes import (
     parse_type,
 )
 from jobs.errors import SourceError
-from jobs.expressions import CompiledExpression, ExpressionError, compile_expression
+from jobs.expressions import CompiledExpression, ExpressionError, compile_expression, shown_value
 
 TRANSFORMS = (
     "",
@@ -394,14 +394,6 @@ def _source_cell(
     return cell
 
 
-def _shown(value: object) -> str:
-    if value is None:
-        return "NULL"
-    text = display_text(value)
-    text = text if len(text) <= 40 else text[:40] + "…"
-    return repr(text) if isinstance(value, str) else text
-
-
 def _calculated_cell(
     spec: ColumnSpec, expression: CompiledExpression, default: object
 ) -> Callable[[dict[str, object]], object]:
@@ -414,7 +406,7 @@ def _calculated_cell(
     nullable = spec.nullable
 
     def inputs(names: dict[str, object]) -> str:
-        return ", ".join(f"{name}={_shown(names.get(name))}" for name in expression.names)
+        return ", ".join(f"{name}={shown_value(names.get(name))}" for name in expression.names)
 
     def cell(names: dict[str, object]) -> object:
         try:
