@@ -37,6 +37,13 @@ _NUMERIC_MIN_EXPONENT = -16383
 _REAL_OVERFLOW = 3.4028235677973366e38
 _REAL_UNDERFLOW = 7.006492321624085e-46
 DATE_TYPES = frozenset({"date", "timestamp", "timestamptz"})
+# What str.strip() removes (every character whose isspace() is true), which is what every
+# converter strips: for code that trims without Python (Arrow's utf8_trim, SQL's btrim) and must
+# trim the same characters. Written out: working it out takes 60 ms at every import.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,15 @@ and any destination but PostgreSQL.
 from __future__ import annotations
 
 import ast
-import sys
 from dataclasses import dataclass
 from decimal import Decimal
 
 from psycopg import sql
 
-from jobs.coltypes import display_text
+from jobs.coltypes import WHITESPACE, display_text
 from jobs.transform import ColumnSpec
 
 # Every character str.strip() removes (str.isspace()), so btrim() strips exactly what Python does.
-WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 RAW_SEPARATOR = "\x1f"  # COPY text format delimiter for the raw table: rare in data, escaped when present
 
 # What the Python converters accept, in the form both fast paths convert (str.strip()ped first).

@@ -720,3 +720,12 @@ def test_calculated_text_uses_the_format_and_words():
 def test_display_text_and_kind(item, text, kind):
     assert display_text(item) == text
     assert kind_of(item) == kind
+
+
+def test_whitespace_is_exactly_what_str_strip_removes():
+    import sys
+
+    from jobs.coltypes import WHITESPACE
+
+    stripped = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    assert stripped == WHITESPACE

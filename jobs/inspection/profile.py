@@ -1,7 +1,7 @@
 """Column profiling: the type of a column, the values that conflict with it, and its statistics.
 
-A ColumnProfiler is fed the fields of one column, one at a time, in file order, and keeps bounded
-memory whatever the number of values. Plain Python, no Django.
+A ColumnProfiler is fed the fields of one column in file order (one at a time, in lists, or as
+Arrow arrays) and keeps bounded memory whatever the number of values. No Django.
 
 How a type is chosen
 --------------------
@@ -38,8 +38,8 @@ The rules, each chosen so that no value is silently changed by the load:
 - ISO dates and times: YYYY-MM-DD, then " " or "T", HH:MM, optional :SS and .ffffff (1 to 6 digits:
   more would be truncated, so they are text), optional Z or +HH:MM. A value with an offset makes the
   column timestamptz (values without one are read as UTC by the load); date-only values fit a
-  timestamp column (midnight). The ISO variants may mix in a column: the load's ISO parser reads
-  them all, and `format` shows the most common one.
+  timestamp column (midnight). The ISO variants may mix in a column: the load's ISO parser
+  (datetime.fromisoformat) reads them all, and `format` shows the most common one.
 - Day/month dates: DD/MM/YYYY, MM/DD/YYYY, DD.MM.YYYY, YYYY/MM/DD (1- or 2-digit day and month, as
   strptime reads them), each optionally with " HH:MM", ":SS", ".ffffff"; no offset. All values of a
   column must share ONE strptime pattern, reported in `format`. DD/MM vs MM/DD: a value with a first
@@ -51,17 +51,31 @@ The rules, each chosen so that no value is silently changed by the load:
 
 Statistics
 ----------
-Exact while a column has at most 10,000 distinct values holding at most 1,000,000 characters
-(about 2.5 MB per column at worst); past that, the distinct count is a HyperLogLog estimate
-(16,384 one-byte registers, about 1% error; never below the count known exactly) and the top
-values come from a Misra-Gries summary (1,000 to 4,000 counters) whose counts are lower bounds, at
-most (non-null values) / 1001 below the truth; `ColumnProfiler.approximate` says when that
-happened. Everything else stays exact past the cap: rows, nulls, the type, conflicts, min/max,
-max_length. min/max compare values in the column's type (numbers numerically, dates
-chronologically, text by code point; none for booleans) and are shown as written, without the
-surrounding whitespace. Values longer than 200 characters are shown cut to 200 with "…"
-(conflicts, top values, text min/max) and, for counting, are keyed by their first 200 characters
-and a hash, so memory stays bounded.
+Exact while a column has at most 10,000 distinct values holding at most 1,000,000 characters;
+past that, the distinct count is a HyperLogLog estimate (16,384 registers over a 64-bit hash,
+about 1% error; never below the count known exactly) and the top values come from a Misra-Gries
+summary (1,000 to 4,000 counters, plus one batch's distinct values), whose counts are lower
+bounds, at most (non-null values) / 1001 below the truth; `ColumnProfiler.approximate` says when
+that happened. The cap is checked, and the summary pruned, after each batch of values (an Arrow
+block, or BATCH_VALUES values given one by one or in lists), so past the cap the estimates also
+depend on where batches ended; nothing else does. Everything else stays exact past the cap:
+rows, nulls, the type, conflicts, min/max, max_length. min/max compare values in the column's
+type (numbers numerically, dates chronologically, text by code point; none for booleans) and are
+shown as written, without the surrounding whitespace; among equal values, the first in the file
+is shown. Values longer than 200 characters are shown cut to 200 with "…" (conflicts, top values,
+text min/max) and, for counting, are keyed by their first 200 characters and a hash, so memory
+stays bounded.
+
+How it runs
+-----------
+Values are profiled a batch at a time, as Arrow string arrays: add() and add_many() buffer Python
+strings, add_array() takes a column of pyarrow's CSV reader as it is. A batch is dictionary-
+encoded first, so everything below runs once per distinct value, and counts come from the codes.
+Classes are found with Arrow and numpy kernels for the common shapes (integers up to 18 digits,
+decimals, ISO dates and times, booleans, text); the rare ones (longer integers, day/month dates,
+anything odd) go through `classify_value`, the rules above written value by value in Python.
+`ColumnProfiler(per_value=True)` sends every value there: the reference the kernels are tested
+against.
 """
 
 from __future__ import annotations
@@ -69,10 +83,15 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import zlib
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.coltypes import WHITESPACE
 from jobs.inspection.results import ColumnProfile, Conflict
 
 # Shown to users and configurable. Not "NA" by default: it is a country code (Namibia) and a
@@ -82,24 +101,27 @@ DEFAULT_NULL_MARKERS: tuple[str, ...] = ("", "NULL", "null", "N/A", "n/a", "#N/A
 
 EXACT_DISTINCT_CAP = 10_000  # distinct values counted exactly; beyond, HyperLogLog + Misra-Gries
 EXACT_CHARS_CAP = 1_000_000  # ...as long as they hold no more characters than this (memory)
-SUMMARY_SIZE = 1_000  # Misra-Gries counters kept once the exact cap is passed
+SUMMARY_SIZE = 1_000  # Misra-Gries counters kept after a pruning
+BATCH_VALUES = 16_384  # values add() and add_many() buffer before profiling them as one batch
+# A batch is deduplicated before it is classified unless the last one had more distinct values
+# than this share of its values (then deduplicating costs more than it saves).
+REPEATS_WORTH_IT = 0.8
 STRAY_FRACTION = 0.001  # at most this share of non-null values (and at least 1) may conflict...
 MIN_VALUES_FOR_STRAYS = 20  # ...and only once this many non-null values were seen
 MAX_NUMERIC_PRECISION = 1000  # PostgreSQL's numeric(p,s) limit
 DISPLAY_CHARS = 200  # longer values are shown cut, and keyed by prefix + hash
 
+_PRUNE_AT = 4 * SUMMARY_SIZE
 _HLL_BITS = 14
 _HLL_REGISTERS = 1 << _HLL_BITS
-_HLL_REST = 32 - _HLL_BITS
-_HLL_REST_MASK = (1 << _HLL_REST) - 1
-_PRUNE_AT = 4 * SUMMARY_SIZE
-_crc32 = zlib.crc32
+_HLL_REST = 64 - _HLL_BITS
 
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n"})
 _SMALLINT = 2**15
 _INTEGER = 2**31
 _BIGINT = 2**63
+_INT64_DIGITS = 18  # every number of up to 18 digits fits an int64
 
 # ASCII only: in a str pattern [0-9] is ASCII, unlike \d, which takes any Unicode digit.
 _DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)?\.([0-9]*)")
@@ -108,8 +130,19 @@ _ISO_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:([T ])" + _TIME + r"(Z
 _SHORT_TIME = r"(?: ([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?)?"
 _DAY_MONTH_RE = re.compile(r"([0-9]{1,2})([/.])([0-9]{1,2})\2([0-9]{4})" + _SHORT_TIME)
 _YMD_SLASH_RE = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})" + _SHORT_TIME)
+# The same shapes for Arrow's RE2 (anchored; no back-references, so DD/MM/YYYY and DD.MM.YYYY apart).
+_RE2_DECIMAL = r"^-?(0|[1-9][0-9]*)?\.[0-9]*$"
+_RE2_ISO = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+_RE2_SHORT_TIME = r"(?: [0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+_RE2_OTHER_DATES = (
+    r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2})"
+    + _RE2_SHORT_TIME
+    + "$"
+)
 
-# Fixed value classes; date/time layouts get further class ids as they are met.
+# Fixed value classes; then one class per date/time layout (tokens from _FIXED_CLASSES up).
 _TEXT, _NUL, _BOOL, _ZERO_ONE, _INT16, _INT32, _INT64, _BIGNUM, _DECIMAL, _PADDED = range(10)
 _FIXED_CLASSES = 10
 
@@ -120,20 +153,62 @@ _NUMERIC_CLASSES = (*_BIGINT_CLASSES, _BIGNUM, _DECIMAL)
 
 _PRECISION_SUFFIX = {"": "", "M": "%H:%M", "S": "%H:%M:%S", "F": "%H:%M:%S.%f"}
 _ORDER_PATTERN = {"dmy": "%d{0}%m{0}%Y", "mdy": "%m{0}%d{0}%Y", "ymd": "%Y{0}%m{0}%d"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
+@dataclass(frozen=True)
 class _Layout:
     """A date/time class: the layout of the value and what it can mean."""
 
-    __slots__ = ("family", "iso", "kind", "order", "pattern", "precision")
+    iso: bool
+    kind: str  # "date", "naive" or "aware"
+    order: str  # "iso", "dmy", "mdy", "ymd", or "either" (DD/MM or MM/DD, both <= 12)
+    family: str  # non-ISO: separator; candidates group values of one family + precision
+    precision: str  # "" (date), "M", "S", "F" (fraction)
+    pattern: str  # strptime pattern; for "either" the day-first one
 
-    def __init__(self, *, iso: bool, kind: str, order: str, family: str, precision: str, pattern: str):
-        self.iso = iso
-        self.kind = kind  # "date", "naive" or "aware"
-        self.order = order  # "iso", "dmy", "mdy", "ymd", or "either" (DD/MM or MM/DD, both <= 12)
-        self.family = family  # non-ISO: separator; candidates group values of one family + precision
-        self.precision = precision  # "" (date), "M", "S", "F" (fraction)
-        self.pattern = pattern  # strptime pattern; for "either" the day-first one
+
+def _iso_layout(separator: str | None, precision: str, kind: str) -> _Layout:
+    pattern = "%Y-%m-%d"
+    if separator is not None:
+        pattern += separator + _PRECISION_SUFFIX[precision] + ("%z" if kind == "aware" else "")
+    return _Layout(iso=True, kind=kind, order="iso", family="iso", precision=precision, pattern=pattern)
+
+
+def _other_layout(separator: str, order: str, precision: str) -> _Layout:
+    pattern = _ORDER_PATTERN["dmy" if order == "either" else order].format(separator)
+    if precision:
+        pattern += " " + _PRECISION_SUFFIX[precision]
+    family = "ymd" if order == "ymd" else separator
+    kind = "naive" if precision else "date"
+    return _Layout(iso=False, kind=kind, order=order, family=family, precision=precision, pattern=pattern)
+
+
+# Every layout a value can have, each with a fixed class token. A profiler ranks the ones it meets
+# in the order it meets them (ties in `format` go to the first met).
+_LAYOUT_KEYS: list[tuple] = [("iso", None, "", "date")]
+_LAYOUT_KEYS += [("iso", sep, p, kind) for sep in ("T", " ") for p in "MSF" for kind in ("naive", "aware")]
+_LAYOUT_KEYS += [("/", order, p) for order in ("dmy", "mdy", "either", "ymd") for p in ("", "M", "S", "F")]
+_LAYOUT_KEYS += [(".", "dmy", p) for p in ("", "M", "S", "F")]
+_TOKEN = {key: _FIXED_CLASSES + i for i, key in enumerate(_LAYOUT_KEYS)}
+_LAYOUT = {_TOKEN[key]: _iso_layout(*key[1:]) if key[0] == "iso" else _other_layout(*key) for key in _LAYOUT_KEYS}
+_TOKENS = _FIXED_CLASSES + len(_LAYOUT_KEYS)
+# ISO tokens by (separator code: none/T/space, precision code: date/M/S/F, offset: 0/1).
+_ISO_TOKEN = np.zeros((3, 4, 2), np.int16)
+for _sep_code, _sep in enumerate((None, "T", " ")):
+    for _p_code, _p in enumerate(("", "M", "S", "F")):
+        for _aware in (0, 1):
+            _key = ("iso", _sep, _p, "aware" if _aware else "naive") if _sep else ("iso", None, "", "date")
+            _ISO_TOKEN[_sep_code, _p_code, _aware] = _TOKEN.get(_key, _TEXT)
+
+_ASCII_SPACE = np.zeros(256, bool)
+_ASCII_SPACE[[c for c in range(128) if chr(c).isspace()]] = True
+_DIGIT = np.zeros(256, bool)
+_DIGIT[ord("0") : ord("9") + 1] = True
+_BOOL_FIRST = np.zeros(256, bool)
+_BOOL_FIRST[[ord(c) for c in "tfynTFYN"]] = True
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
 
 
 def _display(value: str) -> str:
@@ -143,394 +218,794 @@ def _display(value: str) -> str:
 def _long_key(value: str) -> str:
     # Bounded memory: a 10 MB field is counted by its start and a hash. The key is longer than
     # DISPLAY_CHARS, so _display shows only the start.
+    # surrogatepass: text decoded with surrogateescape may hold lone surrogates.
     digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
     return value[:DISPLAY_CHARS] + "#" + digest
 
 
-def _hll_hash(key: str) -> int:
-    # crc32 is fast but no good hash on its own (sequential numbers skew HyperLogLog by 30%); a
-    # multiplication by the golden ratio spreads it well enough (within 2% on sequential, random,
-    # UUID, date, decimal and e-mail values in testing). Inlined in _new_entry.
-    # surrogatepass: text decoded with surrogateescape may hold lone surrogates.
-    return (_crc32(key.encode("utf-8", "surrogatepass")) * 0x9E3779B1) & 0xFFFFFFFF
+# -- the rules, value by value (rare shapes, and the reference) -----------------------------------
+def classify_value(value: str) -> tuple[int, str, dict]:
+    """(class token, the value stripped, {interpretation: comparison key}) of one non-null value.
+
+    Interpretations are "" for all but day/month dates that read both ways ("dmy", "mdy").
+    Keys: ints for integers, Decimal for decimals, microseconds since 1970 UTC for ISO dates and
+    times (naive ones read as UTC, as the load reads them for timestamptz), datetime otherwise.
+    """
+    text = value.strip()
+    if "\x00" in value:
+        return _NUL, text, {}
+    if not text:
+        return _TEXT, text, {}
+    if text.isdigit():
+        return _integer(text, text) if text.isascii() else (_TEXT, text, {})
+    first = text[0]
+    # Only "-" may sign a number: "+4420..." is a phone number, and nothing else writes "+5".
+    if first == "-":
+        digits = text[1:]
+        if digits.isdigit() and digits.isascii():
+            return _integer(text, digits)
+    # A "." is the only decimal point, with no grouping: "1,234" is 1234 in one locale and
+    # 1.234 in another, so it stays text rather than be guessed. No exponent either ("12E3").
+    if "." in text:
+        match = _DECIMAL_RE.fullmatch(text)
+        if match:
+            return _decimal(text, match)
+    if first in "0123456789" and len(text) >= 8:
+        return _date_time(text)
+    if len(text) <= 5:
+        word = text.lower()
+        if word in _TRUE_WORDS or word in _FALSE_WORDS:
+            return _BOOL, text, {}
+    return _TEXT, text, {}
+
+
+def _integer(text: str, digits: str) -> tuple[int, str, dict]:
+    count = len(digits)
+    if count > 1 and digits[0] == "0":
+        return _PADDED, text, {}  # a zero-padded code: text, and so is its column
+    if count > MAX_NUMERIC_PRECISION:
+        return _TEXT, text, {}
+    number = int(text)
+    if text == "0" or text == "1":
+        cls = _ZERO_ONE
+    elif -_SMALLINT <= number < _SMALLINT:
+        cls = _INT16
+    elif -_INTEGER <= number < _INTEGER:
+        cls = _INT32
+    elif -_BIGINT <= number < _BIGINT:
+        cls = _INT64
+    else:
+        cls = _BIGNUM
+    return cls, text, {"": number}
+
+
+def _decimal(text: str, match: re.Match) -> tuple[int, str, dict]:
+    whole, fraction = match.group(1) or "", match.group(2)
+    if not whole and not fraction:
+        return _TEXT, text, {}  # "." or "-."
+    before = 0 if whole in ("", "0") else len(whole)
+    if before + len(fraction) > MAX_NUMERIC_PRECISION:
+        return _TEXT, text, {}
+    return _DECIMAL, text, {"": Decimal(text)}
+
+
+def _date_time(text: str) -> tuple[int, str, dict]:
+    match = _ISO_RE.fullmatch(text)
+    if match:
+        try:
+            # The load's own parser: what it reads here, it reads at load time.
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return _TEXT, text, {}  # 2023-02-30, 25:00, +25:00 ...
+        separator, seconds, fraction, offset = match.group(4, 7, 8, 9)
+        if separator is None:
+            key = ("iso", None, "", "date")
+        else:
+            key = ("iso", separator, "F" if fraction else "S" if seconds else "M", "aware" if offset else "naive")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return _TOKEN[key], text, {"": (moment - _EPOCH) // _MICROSECOND}
+    match = _DAY_MONTH_RE.fullmatch(text)
+    if match:
+        first, separator, second, year = match.group(1, 2, 3, 4)
+        a, b = int(first), int(second)
+        if separator == "." or a > 12:
+            orders = ("dmy",)
+        elif b > 12:
+            orders = ("mdy",)
+        else:
+            orders = ("dmy", "mdy")
+        moments = {}
+        for order in orders:
+            day, month = (a, b) if order == "dmy" else (b, a)
+            moment = _moment(int(year), month, day, match.groups()[4:])
+            if moment is not None:
+                moments[order] = moment
+        if not moments:
+            return _TEXT, text, {}
+        order = "either" if len(moments) == 2 else next(iter(moments))
+        return _TOKEN[(separator, order, _precision(match.groups()[4:]))], text, moments
+    match = _YMD_SLASH_RE.fullmatch(text)
+    if match:
+        moment = _moment(int(match.group(1)), int(match.group(2)), int(match.group(3)), match.groups()[3:])
+        if moment is None:
+            return _TEXT, text, {}
+        return _TOKEN[("/", "ymd", _precision(match.groups()[3:]))], text, {"ymd": moment}
+    return _TEXT, text, {}
+
+
+def _moment(year: int, month: int, day: int, time_groups) -> datetime | None:
+    hour, minute, second, fraction = time_groups[:4]
+    try:
+        return datetime(
+            year,
+            month,
+            day,
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError:
+        return None
+
+
+def _precision(time_groups) -> str:
+    hour, _, second, fraction = time_groups[:4]
+    if hour is None:
+        return ""
+    return "F" if fraction else "S" if second else "M"
+
+
+# -- Arrow and numpy helpers ----------------------------------------------------------------------
+def _views(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a string array: value i is bytes[offsets[i]:offsets[i + 1]]."""
+    if pa.types.is_large_string(array.type):
+        offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset : array.offset + len(array) + 1]
+    else:
+        offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    return offsets.astype(np.int64), (np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8))
+
+
+# Conversions between numpy and Arrow through buffers. pyarrow's own (pa.array, to_numpy, take or
+# filter with numpy arguments) import pandas, 40+ MB a process, to check for pandas objects.
+_NUMPY_TYPES = {pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64}
+
+
+def _bools(array) -> np.ndarray:
+    """An Arrow boolean array (nulls read as false) as numpy."""
+    if isinstance(array, pa.ChunkedArray):
+        return np.concatenate([_bools(chunk) for chunk in array.chunks]) if array.num_chunks else np.zeros(0, bool)
+    if array.null_count:
+        array = pc.fill_null(array, False)
+    bits = np.frombuffer(array.buffers()[1], np.uint8)
+    return np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset :].astype(bool)
+
+
+def _numbers(array) -> np.ndarray:
+    """An Arrow integer array without nulls as numpy."""
+    if isinstance(array, pa.ChunkedArray):
+        parts = [_numbers(chunk) for chunk in array.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    if array.null_count:
+        raise ValueError("an array with nulls")
+    data = np.frombuffer(array.buffers()[1], _NUMPY_TYPES[array.type])
+    return data[array.offset : array.offset + len(array)]
+
+
+def _mask(mask: np.ndarray) -> pa.BooleanArray:
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(np.packbits(mask, bitorder="little"))])
+
+
+def _indices(where: np.ndarray) -> pa.Array:
+    where = np.ascontiguousarray(where, np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(where), [None, pa.py_buffer(where)])
+
+
+def _strings(values: list[str]) -> pa.Array:
+    """Python strings as an Arrow string array."""
+    try:
+        encoded = [value.encode() for value in values]
+    except UnicodeEncodeError:  # lone surrogates: counted as the replacement character
+        encoded = [value.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode() for value in values]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+    data = pa.py_buffer(b"".join(encoded))
+    if offsets[-1] >= 2**31:
+        return pa.LargeStringArray.from_buffers(len(encoded), pa.py_buffer(offsets), data).cast(pa.string())
+    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets.astype(np.int32)), data)
+
+
+def _edges(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte lengths, first bytes and last bytes (0 for empty values)."""
+    lengths = np.diff(offsets)
+    some = lengths > 0
+    first = np.zeros(len(lengths), np.uint8)
+    last = np.zeros(len(lengths), np.uint8)
+    first[some] = data[offsets[:-1][some]]
+    last[some] = data[offsets[1:][some] - 1]
+    return lengths, first, last
+
+
+def _digits_at(data: np.ndarray, starts: np.ndarray, position, count: int) -> np.ndarray:
+    """The number written by `count` ASCII digits at starts + position (an int or an array)."""
+    number = np.zeros(len(starts), np.int64)
+    for i in range(count):
+        number = number * 10 + (data[starts + position + i].astype(np.int64) - 48)
+    return number
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
+    year = year - (month <= 2)
+    era = np.floor_divide(year, 400)
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _iso_parse(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class token or _TEXT, microseconds since 1970 UTC) of values of the ISO shape (_RE2_ISO matched).
+
+    What datetime.fromisoformat accepts: year 1 to 9999, real days of the month, hours to 23,
+    minutes and seconds to 59, an offset strictly within a day (its minutes may be 60 to 99).
+    """
+    year = _digits_at(data, starts, 0, 4)
+    month = _digits_at(data, starts, 5, 2)
+    day = _digits_at(data, starts, 8, 2)
+    timed = lengths > 10
+    last = data[starts + lengths - 1]
+    signed = timed & (lengths >= 22) & np.isin(data[starts + lengths - 6], (ord("+"), ord("-")))
+    signed &= data[starts + lengths - 3] == ord(":")
+    zulu = timed & (last == ord("Z"))
+    core = lengths - np.where(signed, 6, np.where(zulu, 1, 0))
+    precision = np.select([core == 10, core == 16, core == 19], [0, 1, 2], 3)
+    timed_starts = np.where(timed, starts, starts - 11)  # date-only values: read the date again, unused
+    hour = np.where(timed, _digits_at(data, timed_starts, 11, 2), 0)
+    minute = np.where(timed, _digits_at(data, timed_starts, 14, 2), 0)
+    with_seconds = precision >= 2
+    second = np.where(with_seconds, _digits_at(data, np.where(with_seconds, starts, starts - 17), 17, 2), 0)
+    fraction = np.zeros(len(starts), np.int64)
+    for i in range(6):  # .f to .ffffff, as microseconds
+        present = (precision == 3) & (core > 20 + i)
+        digit = data[np.where(present, starts + 20 + i, starts)].astype(np.int64) - 48
+        fraction += np.where(present, digit * 10 ** (5 - i), 0)
+    offset_hours = np.where(signed, _digits_at(data, np.where(signed, starts + lengths - 5, starts), 0, 2), 0)
+    offset_minutes = np.where(signed, _digits_at(data, np.where(signed, starts + lengths - 2, starts), 0, 2), 0)
+    offset = offset_hours * 60 + offset_minutes
+    offset = np.where(data[starts + lengths - 6] == ord("-"), -offset, offset)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    valid = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    valid &= (hour <= 23) & (minute <= 59) & (second <= 59) & (np.abs(offset) < 24 * 60)
+    separator = np.where(timed, np.where(data[np.where(timed, starts + 10, starts)] == ord("T"), 1, 2), 0)
+    tokens = _ISO_TOKEN[separator, precision, (signed | zulu).astype(np.int64)]
+    days = _days_from_civil(year, month, np.where(valid, day, 1))
+    minutes = days * 1440 + hour * 60 + minute - np.where(signed, offset, 0)
+    micros = (minutes * 60 + second) * 1_000_000 + fraction
+    return np.where(valid, tokens, _TEXT).astype(np.int16), micros
+
+
+_MASK = np.array([(1 << (8 * r)) - 1 if r < 8 else 0xFFFFFFFFFFFFFFFF for r in range(9)], np.uint64)
+
+
+def hash64(array: pa.Array) -> np.ndarray:
+    """A 64-bit hash of every string of an Arrow string array (for HyperLogLog), eight bytes at a time."""
+    offsets, data = _views(array)
+    n = len(array)
+    base = offsets[0] if n else 0
+    padded = np.zeros(offsets[-1] - base + 8 if n else 8, np.uint8)
+    padded[: offsets[-1] - base] = data[base : offsets[-1]]
+    words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))  # unaligned reads
+    lengths = np.diff(offsets)
+    hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(0x243F6A8885A308D3)
+    rows = np.arange(n)
+    position = offsets[:-1] - base
+    remaining = lengths
+    while rows.size:
+        word = words[position] & _MASK[np.minimum(remaining, 8)]
+        mixed = (hashes[rows] ^ word) * np.uint64(0xFF51AFD7ED558CCD)
+        hashes[rows] = mixed ^ (mixed >> np.uint64(32))
+        position = position + 8
+        remaining = remaining - 8
+        more = remaining > 0
+        if not more.all():
+            rows, position, remaining = rows[more], position[more], remaining[more]
+    hashes ^= hashes >> np.uint64(33)
+    hashes *= np.uint64(0xC4CEB9FE1A85EC53)
+    hashes ^= hashes >> np.uint64(33)
+    return hashes
+
+
+# -- the profiler ---------------------------------------------------------------------------------
+@dataclass
+class _Batch:
+    """The distinct non-null values of one batch, classified."""
+
+    values: pa.Array  # distinct values, in the order first met
+    lengths: np.ndarray  # in characters
+    text: pa.Array  # stripped
+    tokens: np.ndarray  # class token per value
+    numbers: np.ndarray  # int64 keys: integers (vectorised) and ISO instants in microseconds
+    by_number: np.ndarray  # where `numbers` holds the key
+    decimals: np.ndarray  # positions of vectorised decimals
+    per_value: list[tuple[int, int, dict]]  # (position, token, keys) of values classified one by one
 
 
 class ColumnProfiler:
-    """Type inference and statistics for one column, fed one field at a time."""
+    """Type inference and statistics for one column, fed its values in file order."""
 
-    def __init__(self, *, null_markers=DEFAULT_NULL_MARKERS, max_conflicts: int = 5, top_k: int = 5):
+    def __init__(
+        self, *, null_markers=DEFAULT_NULL_MARKERS, max_conflicts: int = 5, top_k: int = 5, per_value: bool = False
+    ):
         self.null_markers: tuple[str, ...] = tuple(null_markers)
         self.max_conflicts = max_conflicts
         self.top_k = top_k
+        self.per_value = per_value
         self.null_count = 0
-        self._nulls = frozenset(self.null_markers)
-        # Key -> [count, class]. Exact (every distinct value) until EXACT_DISTINCT_CAP, then a
-        # Misra-Gries summary; it also caches each value's class so repeats are not re-parsed.
-        self._entries: dict[str, list[int]] = {}
-        self._capped = False
-        self._key_chars = 0  # characters in the keys, while exact
-        self._distinct_floor = 0
-        self._registers: bytearray | None = None
-        self._decremented = 0  # Misra-Gries: the most any kept count is below the truth
-        self._pruned: list[int] = [0] * _FIXED_CLASSES  # per class: counts Misra-Gries subtracted
-        self._examples: list[list[tuple[int, str]]] = [[] for _ in range(_FIXED_CLASSES)]
-        self._want_examples: list[bool] = [max_conflicts > 0] * _FIXED_CLASSES
-        # Per class: interpretation ("" or "dmy"/"mdy") -> [low key, low text, high key, high text].
-        self._ranges: list[dict[str, list]] = [{} for _ in range(_FIXED_CLASSES)]
-        self._number_bounds: list[list] = []  # the same lists, by class, for the integer fast path
-        for cls in range(_FIXED_CLASSES):  # numbers compare with the infinities; dates get theirs when met
-            self._number_bounds.append([math.inf, None, -math.inf, None])
-            if cls in _NUMERIC_CLASSES:
-                self._ranges[cls][""] = self._number_bounds[cls]
-        self._layouts: dict[tuple, int] = {}  # layout key -> class id
-        self._layout_of: dict[int, _Layout] = {}
+        self._markers = _strings(list(self.null_markers))
+        self._pending: list[str] = []
+        self._pending_lines: list[int] = []
+        self._finished = False
+        self._counts = np.zeros(_TOKENS, np.int64)  # non-null values per class
+        self._layouts: list[int] = []  # layout tokens in the order first met
+        self._examples: dict[int, list[tuple[int, str]]] = {}
+        self._want_examples = np.full(_TOKENS, max_conflicts > 0)
+        # (class, interpretation) -> [low key, low text, high key, high text]
+        self._ranges: dict[tuple[int, str], list] = {}
         self._decimal_digits = 0  # decimals: most digits before the point (no leading zeros)
         self._scale = 0  # decimals: most digits after the point
         self._true_words: set[str] = set()
         self._false_words: set[str] = set()
         self._zero_one: set[str] = set()
         self._max_length = 0
+        self._slow_cache: dict[str, tuple[int, str, dict]] = {}
+        self._deduplicate = True
+        # Distinct values as arrays (key, count, class): every one while exact; past the cap a
+        # Misra-Gries summary, with HyperLogLog registers for the distinct count.
+        self._keys: tuple[pa.Array, np.ndarray, np.ndarray] = (
+            _strings([]),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int16),
+        )
+        self._capped = False
+        self._key_chars = 0
+        self._distinct_floor = 0
+        self._registers: np.ndarray | None = None
+        self._decremented = 0  # Misra-Gries: the most any kept count is below the truth
         self._text_low: str | None = None  # keys, compared by code point; kept only once summarized
         self._text_high: str | None = None
 
-    # -- streaming -------------------------------------------------------------------------
-    # Called millions of times, so a value seen before costs a set test, a dict lookup and two
-    # list operations: class counts are not kept here but summed from the entries when needed
-    # (the Misra-Gries pruning keeps, per class, what it subtracts).
+    # -- feeding ---------------------------------------------------------------------------
     def add(self, value: str, line: int) -> None:
-        if value in self._nulls:
-            self.null_count += 1
-            return
-        entry = self._entries.get(value)
-        if entry is None:
-            entry = self._new_entry(value)
-        entry[0] += 1
-        if self._want_examples[entry[1]]:
-            self._example(entry[1], line, value)
+        self._pending.append(value)
+        self._pending_lines.append(line)
+        if len(self._pending) >= BATCH_VALUES:
+            self._flush()
 
     def add_many(self, values, lines) -> None:
-        """add() for a batch of one column's values and their lines: the same result, faster
-        (no method call per value on a full pass over millions of rows)."""
-        nulls = self._nulls
-        get = self._entries.get
-        new_entry = self._new_entry
-        want = self._want_examples
-        null_count = 0
-        for value, line in zip(values, lines, strict=True):
-            if value in nulls:
-                null_count += 1
-                continue
-            entry = get(value)
-            if entry is None:
-                entry = new_entry(value)
-                get = self._entries.get  # pruning may have replaced the dict
-            entry[0] += 1
-            if want[entry[1]]:
-                self._example(entry[1], line, value)
-        self.null_count += null_count
+        """add() for a batch of one column's values and their lines."""
+        self._pending.extend(values)
+        self._pending_lines.extend(lines)
+        if len(self._pending) >= BATCH_VALUES:
+            self._flush()
 
-    def _example(self, cls: int, line: int, value: str) -> None:
-        examples = self._examples[cls]
-        examples.append((line, _display(value)))
-        if len(examples) >= self.max_conflicts:
-            self._want_examples[cls] = False
+    def add_array(self, values: pa.Array | pa.ChunkedArray, lines: np.ndarray) -> None:
+        """Values as an Arrow string array, chunked or not (a null is a missing field: not counted
+        at all), and their lines; add()'s result, without a Python string per value."""
+        self._flush()
+        self._feed(values, np.asarray(lines, np.int64))
 
-    @property
-    def rows(self) -> int:
-        """Values seen, nulls included."""
-        return self.null_count + sum(self._counts())
+    def _flush(self) -> None:
+        if self._finished:
+            raise RuntimeError("result() was called: this profiler takes no more values")
+        if not self._pending:
+            return
+        values = _strings(self._pending)
+        lines = np.array(self._pending_lines, np.int64)
+        self._pending, self._pending_lines = [], []
+        self._feed(values, lines)
 
-    @property
-    def approximate(self) -> bool:
-        """True once the column passed EXACT_DISTINCT_CAP distinct values (or EXACT_CHARS_CAP
-        characters of them): distinct_estimate is then a HyperLogLog estimate and top_values counts
-        are lower bounds."""
-        return self._capped
-
-    @property
-    def top_values_error(self) -> int:
-        """The most any top_values count can be below the true count (0 while exact)."""
-        return self._decremented
-
-    def _counts(self) -> list[int]:
-        """Non-null values per class."""
-        counts = list(self._pruned)
-        for count, cls in self._entries.values():
-            counts[cls] += count
-        return counts
-
-    def _new_entry(self, value: str) -> list[int]:
-        length = len(value)
-        if length > self._max_length:
-            self._max_length = length
-        if length <= 18 and value.isdigit() and value.isascii() and (length == 1 or value[0] != "0"):
-            # The common case, inlined: a plain non-negative integer that fits in 64 bits.
-            key = value
-            number = int(value)
-            if length == 1 and number < 2:
-                cls = _ZERO_ONE
-                self._zero_one.add(value)
-            elif number < _SMALLINT:
-                cls = _INT16
-            elif number < _INTEGER:
-                cls = _INT32
+    def _feed(self, values: pa.Array, lines: np.ndarray) -> None:
+        """One batch: every value is classified and counted once per distinct value."""
+        if values.type != pa.string():
+            values = values.cast(pa.string())
+        if values.null_count:
+            present = _bools(values.is_valid())
+            values, lines = values.filter(present), lines[present]
+        if not len(values):
+            return
+        if self._deduplicate:
+            # A chunked column (Arrow's CSV reader parses in blocks) is encoded as it is, without
+            # copying it whole: the chunks' codes share one dictionary.
+            encoded = pc.dictionary_encode(values)
+            if isinstance(encoded, pa.ChunkedArray):
+                distinct = encoded.chunk(0).dictionary
+                rows = np.concatenate([_numbers(chunk.indices) for chunk in encoded.chunks])
             else:
-                cls = _INT64
-            bounds = self._number_bounds[cls]
-            if number < bounds[0]:
-                bounds[0], bounds[1] = number, value
-            if number > bounds[2]:
-                bounds[2], bounds[3] = number, value
+                distinct, rows = encoded.dictionary, _numbers(encoded.indices)
+            counts = np.bincount(rows, minlength=len(distinct))
+            deduplicated = True
+            self._deduplicate = len(distinct) <= REPEATS_WORTH_IT * len(rows)
         else:
-            key = value
-            if length > DISPLAY_CHARS:
-                key = _long_key(value)
-                entry = self._entries.get(key)
-                if entry is not None:
-                    return entry
-            cls = self._classify(value)
+            # Values that hardly repeat (ids, timestamps): each is its own "distinct" value, and
+            # the merge into the counts (which hashes them anyway) adds up the repeats.
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            distinct, counts, rows = values, np.ones(len(values), np.int64), np.arange(len(values))
+            deduplicated = False
+        if len(self._markers):
+            nulls = _bools(pc.is_in(distinct, value_set=self._markers))
+            if nulls.any():
+                self.null_count += int(counts[nulls].sum())
+                kept = ~nulls
+                renumber = np.cumsum(kept) - 1
+                keep_rows = kept[rows]
+                rows, lines = renumber[rows[keep_rows]], lines[keep_rows]
+                distinct, counts = distinct.filter(_mask(kept)), counts[kept]
+                if not len(distinct):
+                    return
+        # The values of `distinct` are numbered in the order first met, which settles ties.
+        batch = self._classify(distinct)
+        self._absorb(batch, counts, rows, lines)
+        self._count_distinct(batch, counts, deduplicated)
+
+    # -- classification --------------------------------------------------------------------
+    def _classify(self, values: pa.Array) -> _Batch:
+        n = len(values)
+        tokens = np.full(n, _TEXT, np.int16)
+        numbers = np.zeros(n, np.int64)
+        by_number = np.zeros(n, bool)
+        decimals = np.zeros(0, np.int64)
+        offsets, data = _views(values)
+        lengths, first, last = _edges(offsets, data)
+        if self.per_value:
+            slow = np.ones(n, bool)
+            text = values
+        else:
+            slow = np.zeros(n, bool)
+            nul = np.zeros(n, bool)
+            if data.size and (data == 0).any():
+                nul = _bools(pc.match_substring(values, "\x00"))
+                slow |= nul
+            edged = (lengths > 0) & (_ASCII_SPACE[first] | _ASCII_SPACE[last] | (first >= 0x80) | (last >= 0x80))
+            text = values
+            if edged.any():
+                trimmed = pc.utf8_trim(values.filter(edged), characters=WHITESPACE)
+                text = pc.replace_with_mask(values, _mask(edged), trimmed)
+                offsets, data = _views(text)
+                lengths, first, last = _edges(offsets, data)
+            starts = offsets[:-1]
+            plain = ~nul & (lengths > 0) & _bools(pc.string_is_ascii(text))
+            # Integers: digits, or "-" and digits. Zero-padded ones are codes; up to 18 digits
+            # are read here, longer ones (int64's edge, numeric) value by value.
+            digits = plain & _bools(pc.ascii_is_decimal(text))
+            signed = plain & ~digits & (first == ord("-")) & (lengths >= 2)
+            if signed.any():
+                where = np.flatnonzero(signed)
+                rest = pc.utf8_slice_codeunits(text.take(_indices(where)), 1)
+                signed[where] = _bools(pc.ascii_is_decimal(rest))
+            count = lengths - signed
+            lead = np.zeros(n, np.uint8)
+            if data.size:  # an empty last value starts at the end of the bytes: clamped, and masked below
+                lead = data[np.minimum(np.where(signed, starts + 1, starts), data.size - 1)]
+            integer = digits | signed
+            padded = integer & (count > 1) & (lead == ord("0"))
+            tokens[padded] = _PADDED
+            integer &= ~padded
+            slow |= integer & (count > _INT64_DIGITS) & (count <= MAX_NUMERIC_PRECISION)
+            short = integer & (count <= _INT64_DIGITS)
+            if short.any():
+                where = np.flatnonzero(short)
+                number = _numbers(pc.cast(text.take(_indices(where)), pa.int64()))
+                numbers[where] = number
+                by_number[where] = True
+                cls = np.select(
+                    [
+                        (lengths[where] == 1) & (number <= 1),
+                        (number >= -_SMALLINT) & (number < _SMALLINT),
+                        (number >= -_INTEGER) & (number < _INTEGER),
+                    ],
+                    [_ZERO_ONE, _INT16, _INT32],
+                    _INT64,
+                )
+                tokens[where] = cls
+            rest = plain & ~integer & ~padded & ~slow
+            # Decimals: "-12.50", ".5", "5.".
+            dotted = rest & np.isin(first, np.frombuffer(b"-.0123456789", np.uint8))
+            decimal = np.zeros(n, bool)
+            if dotted.any():
+                where = np.flatnonzero(dotted)
+                subset = text.take(_indices(where))
+                dot = _numbers(pc.find_substring(subset, "."))
+                candidates = where[dot >= 0]
+                if candidates.size:
+                    matched = _bools(pc.match_substring_regex(text.take(_indices(candidates)), _RE2_DECIMAL))
+                    decimal[candidates[matched]] = True
+            if decimal.any():
+                decimals = self._decimal_classes(text, data, starts, lengths, first, decimal, tokens)
+            rest &= ~decimal
+            # Dates and times: a digit first and at least 8 characters.
+            dated = rest & _DIGIT[first] & (lengths >= 8)
+            if dated.any():
+                where = np.flatnonzero(dated)
+                subset = text.take(_indices(where))
+                iso = _bools(pc.match_substring_regex(subset, _RE2_ISO))
+                if iso.any():
+                    at = where[iso]
+                    cls, micros = _iso_parse(data, starts[at], lengths[at])
+                    tokens[at] = cls
+                    numbers[at] = micros
+                    by_number[at] = cls != _TEXT
+                others = where[~iso]
+                if others.size:
+                    shaped = _bools(pc.match_substring_regex(text.take(_indices(others)), _RE2_OTHER_DATES))
+                    slow[others[shaped]] = True
+            # Booleans: a word of up to 5 letters.
+            worded = rest & ~dated & (lengths <= 5) & _BOOL_FIRST[first]
+            if worded.any():
+                where = np.flatnonzero(worded)
+                word = pc.ascii_lower(text.take(_indices(where)))
+                known = _strings(sorted(_TRUE_WORDS | _FALSE_WORDS))
+                tokens[where[_bools(pc.is_in(word, value_set=known))]] = _BOOL
+        per_value = []
+        if slow.any():
+            text, per_value = self._classify_slowly(values, text, slow, tokens, numbers, by_number)
+        lengths = _numbers(pc.utf8_length(values))
+        return _Batch(values, lengths, text, tokens, numbers, by_number, decimals, per_value)
+
+    def _decimal_classes(self, text, data, starts, lengths, first, decimal, tokens) -> np.ndarray:
+        """Decimal classes (and the digit counts) of the decimal-shaped values; returns their positions."""
+        where = np.flatnonzero(decimal)
+        dot = _numbers(pc.find_substring(text.take(_indices(where)), ".")).astype(np.int64)
+        sign = (first[where] == ord("-")).astype(np.int64)
+        whole = dot - sign
+        scale = lengths[where] - dot - 1
+        zero = (whole == 1) & (data[starts[where] + sign] == ord("0"))
+        before = np.where((whole == 0) | zero, 0, whole)
+        text_like = ((whole == 0) & (scale == 0)) | (before + scale > MAX_NUMERIC_PRECISION)
+        tokens[where] = np.where(text_like, _TEXT, _DECIMAL)
+        kept = ~text_like
+        if kept.any():
+            self._decimal_digits = max(self._decimal_digits, int(before[kept].max()))
+            self._scale = max(self._scale, int(scale[kept].max()))
+        return where[kept]
+
+    def _classify_slowly(self, values, text, slow, tokens, numbers, by_number):
+        """Values the kernels leave alone, classified one distinct value at a time."""
+        where = np.flatnonzero(slow)
+        cache = self._slow_cache
+        if len(cache) > 65_536:
+            cache.clear()
+        per_value = []
+        texts = []
+        for position, value in zip(where.tolist(), values.take(_indices(where)).to_pylist(), strict=True):
+            found = cache.get(value)
+            if found is None:
+                found = cache[value] = classify_value(value)
+            token, stripped, keys = found
+            tokens[position] = token
+            texts.append(stripped)
+            if keys:
+                per_value.append((position, token, keys))
+        by_number[where] = False
+        # Digit counts and words are read from the stripped text, as for every other value.
+        text = pc.replace_with_mask(text, _mask(slow), _strings(texts))
+        decimal = where[tokens[where] == _DECIMAL]
+        if decimal.size:
+            for value in text.take(_indices(decimal)).to_pylist():
+                match = _DECIMAL_RE.fullmatch(value)
+                whole, fraction = match.group(1) or "", match.group(2)
+                self._decimal_digits = max(self._decimal_digits, 0 if whole in ("", "0") else len(whole))
+                self._scale = max(self._scale, len(fraction))
+        return text, per_value
+
+    # -- what a batch adds: counts, examples, ranges, words --------------------------------
+    def _absorb(self, batch: _Batch, counts: np.ndarray, rows: np.ndarray, lines: np.ndarray) -> None:
+        """counts: of each distinct value; rows: each row's distinct value (numbered in the order first met)."""
+        tokens = batch.tokens
+        by_class = np.bincount(tokens, weights=counts, minlength=_TOKENS).astype(np.int64)
+        self._counts += by_class
+        present = np.flatnonzero(by_class).tolist()
+        new_layouts = [token for token in present if token >= _FIXED_CLASSES and token not in self._layouts]
+        if new_layouts:
+            met = {token: int(np.argmax(tokens == token)) for token in new_layouts}  # the first met
+            self._layouts.extend(sorted(new_layouts, key=met.__getitem__))
+        wanted = [token for token in present if self._want_examples[token]]
+        if wanted:
+            row_tokens = tokens[rows]
+            for token in wanted:
+                examples = self._examples.setdefault(token, [])
+                at = np.flatnonzero(row_tokens == token)[: self.max_conflicts - len(examples)]
+                shown = batch.values.take(_indices(rows[at])).to_pylist()
+                examples.extend(zip(lines[at].tolist(), map(_display, shown), strict=True))
+                if len(examples) >= self.max_conflicts:
+                    self._want_examples[token] = False
+        self._max_length = max(self._max_length, int(batch.lengths.max()))
+        if by_class[_ZERO_ONE]:
+            self._zero_one.update(batch.text.filter(_mask(tokens == _ZERO_ONE)).to_pylist())
+        if by_class[_BOOL]:
+            for word in batch.text.filter(_mask(tokens == _BOOL)).to_pylist():
+                (self._true_words if word.lower() in _TRUE_WORDS else self._false_words).add(word)
+        self._widen_all(batch, present)
+
+    def _widen_all(self, batch: _Batch, present: list[int]) -> None:
+        """Each class's lowest and highest value in this batch (the first met of equals), into the ranges."""
+        lows: dict[tuple[int, str], tuple] = {}  # (class, interpretation) -> (key, distinct value's number)
+        highs: dict[tuple[int, str], tuple] = {}
+
+        def offer(slot, key, number):
+            # Distinct values are numbered in the order first met: a lower number was met first.
+            low = lows.get(slot)
+            if low is None or key < low[0] or (key == low[0] and number < low[1]):
+                lows[slot] = (key, number)
+            high = highs.get(slot)
+            if high is None or key > high[0] or (key == high[0] and number < high[1]):
+                highs[slot] = (key, number)
+
+        tokens = batch.tokens
+        for token in present:
+            if token in (_TEXT, _NUL, _BOOL, _PADDED):
+                continue
+            if token == _DECIMAL and batch.decimals.size:
+                self._decimal_range(batch, offer)
+            mine = batch.by_number & (tokens == token)
+            if mine.any():
+                where = np.flatnonzero(mine)
+                keys = batch.numbers[where]
+                low, high = int(np.argmin(keys)), int(np.argmax(keys))  # the first of equals
+                offer((token, ""), int(keys[low]), int(where[low]))
+                offer((token, ""), int(keys[high]), int(where[high]))
+        for number, token, keys in batch.per_value:
+            for interpretation, key in keys.items():
+                offer((token, interpretation), key, number)
+        for slot, (key, number) in lows.items():
+            text = batch.text[number].as_py()
+            bounds = self._ranges.get(slot)
+            if bounds is None:
+                self._ranges[slot] = bounds = [key, text, None, None]
+            elif key < bounds[0]:
+                bounds[0], bounds[1] = key, text
+            high_key, high_number = highs[slot]
+            if bounds[2] is None or high_key > bounds[2]:
+                bounds[2], bounds[3] = high_key, batch.text[high_number].as_py()
+
+    def _decimal_range(self, batch: _Batch, offer) -> None:
+        where = batch.decimals
+        subset = batch.text.take(_indices(where))
+        dot = _numbers(pc.find_substring(subset, "."))
+        lengths = _numbers(pc.utf8_length(subset))
+        scale = int((lengths - dot - 1).max())
+        precision = max(int((dot - (_bools(pc.starts_with(subset, "-")))).max()) + scale, 1)
+        if precision <= 76:
+            kind = pa.decimal128 if precision <= 38 else pa.decimal256
+            numbers = pc.cast(subset, kind(precision, scale))
+            extremes = pc.min_max(numbers)
+            for which in ("min", "max"):
+                key = extremes[which]
+                first = int(np.argmax(_bools(pc.equal(numbers, key))))
+                offer((_DECIMAL, ""), key.as_py(), int(where[first]))
+        else:  # past what Arrow's decimals hold: Python's
+            keys = [Decimal(value) for value in subset.to_pylist()]
+            for index in (keys.index(min(keys)), keys.index(max(keys))):
+                offer((_DECIMAL, ""), keys[index], int(where[index]))
+
+    # -- distinct values and top values ----------------------------------------------------
+    def _count_distinct(self, batch: _Batch, counts: np.ndarray, deduplicated: bool) -> None:
+        """Merge the batch's values into the counts; then check the cap, or prune."""
+        keys = batch.values
+        long = batch.lengths > DISPLAY_CHARS
+        if long.any():
+            replaced = [_long_key(value) for value in keys.filter(_mask(long)).to_pylist()]
+            keys = pc.replace_with_mask(keys, _mask(long), _strings(replaced))
+        known_keys, known_counts, known_classes = self._keys
+        if len(known_keys) or not deduplicated:
+            encoded = pc.dictionary_encode(pa.concat_arrays([known_keys, keys]))
+            unique, indices = encoded.dictionary, _numbers(encoded.indices)
+            weights = np.concatenate([known_counts, counts])
+            merged = np.bincount(indices, weights=weights, minlength=len(unique)).astype(np.int64)
+            classes = np.empty(len(unique), np.int16)
+            classes[indices] = np.concatenate([known_classes, batch.tokens])
+        else:  # the batch's values are distinct already
+            unique, merged, classes = keys, counts.astype(np.int64), batch.tokens.astype(np.int16)
+        new = unique.slice(len(known_keys))  # first-met order: the known keys come first
+        self._keys = (unique, merged, classes)
+        if not deduplicated:  # were they worth deduplicating after all?
+            self._deduplicate = len(new) <= REPEATS_WORTH_IT * len(keys)
         if not self._capped:
-            self._key_chars += len(key)
-            if len(self._entries) >= EXACT_DISTINCT_CAP or self._key_chars > EXACT_CHARS_CAP:
-                self._summarize()  # before the new entry goes in, so the pruning cannot drop it
-        entries = self._entries
-        if self._capped:
-            if cls != _NUL:
-                low = self._text_low
-                if low is None:
-                    self._text_low = self._text_high = key
-                elif key < low:
-                    self._text_low = key
-                elif key > self._text_high:
-                    self._text_high = key
-            # HyperLogLog, inlined: this runs for most values of a high-cardinality column.
-            try:
-                h = (_crc32(key.encode()) * 0x9E3779B1) & 0xFFFFFFFF  # as _hll_hash
-            except UnicodeEncodeError:
-                h = _hll_hash(key)
-            rank = 19 - (h & 0x3FFFF).bit_length()  # _HLL_REST + 1 - bit length of the rest
-            registers = self._registers
-            if rank > registers[h >> 18]:
-                registers[h >> 18] = rank
-            if len(entries) >= _PRUNE_AT:
+            self._key_chars += int(pc.sum(pc.utf8_length(new)).as_py() or 0)
+            if len(unique) > EXACT_DISTINCT_CAP or self._key_chars > EXACT_CHARS_CAP:
+                self._summarize()
+        else:
+            self._hll_add(new)
+            self._widen_text(new, classes[len(known_keys) :])
+            if len(unique) > _PRUNE_AT:
                 self._prune()
-                entries = self._entries
-        entry = entries[key] = [0, cls]
-        return entry
 
     def _summarize(self) -> None:
         # Past the cap: distinct values go to HyperLogLog, counts to a Misra-Gries summary.
+        keys, _counts, classes = self._keys
         self._capped = True
-        self._distinct_floor = len(self._entries) + 1  # known exactly: these and the value coming in
-        self._registers = bytearray(_HLL_REGISTERS)
-        keys = [key for key, entry in self._entries.items() if entry[1] != _NUL]
-        self._text_low, self._text_high = (min(keys), max(keys)) if keys else (None, None)
-        for key in self._entries:
-            self._hll_add(key)
+        self._distinct_floor = len(keys)
+        self._registers = np.zeros(_HLL_REGISTERS, np.uint8)
+        self._hll_add(keys)
+        self._widen_text(keys, classes)
         self._prune()
 
     def _prune(self) -> None:
         # Misra-Gries, in batches: subtract the (SUMMARY_SIZE+1)-th largest count from every counter
         # and drop those left at zero. At least SUMMARY_SIZE+1 counters lose that much each time, so
         # the total subtracted, the error of any count, stays <= values / (SUMMARY_SIZE + 1).
-        # What is subtracted is kept per class, so class counts stay exact.
-        counts = sorted((entry[0] for entry in self._entries.values()), reverse=True)
+        keys, counts, classes = self._keys
         if len(counts) <= SUMMARY_SIZE:
             return
-        cut = counts[SUMMARY_SIZE]
+        cut = int(np.partition(counts, len(counts) - SUMMARY_SIZE - 1)[len(counts) - SUMMARY_SIZE - 1])
         self._decremented += cut
-        pruned = self._pruned
-        kept = {}
-        for key, entry in self._entries.items():
-            count = entry[0]
-            if count > cut:
-                entry[0] = count - cut
-                kept[key] = entry
-                pruned[entry[1]] += cut
-            else:
-                pruned[entry[1]] += count
-        self._entries = kept
+        kept = counts > cut
+        self._keys = (keys.filter(_mask(kept)), counts[kept] - cut, classes[kept])
 
-    def _hll_add(self, key: str) -> None:
-        h = _hll_hash(key)
-        rank = _HLL_REST + 1 - (h & _HLL_REST_MASK).bit_length()
-        index = h >> _HLL_REST
-        if rank > self._registers[index]:
-            self._registers[index] = rank
+    def _hll_add(self, keys: pa.Array) -> None:
+        if not len(keys):
+            return
+        hashes = hash64(keys)
+        index = (hashes >> np.uint64(_HLL_REST)).astype(np.int64)
+        rest = (hashes & np.uint64((1 << _HLL_REST) - 1)).astype(np.float64)  # exact: < 2**53
+        rank = (_HLL_REST + 1 - np.frexp(rest)[1]).astype(np.uint8)  # frexp's exponent is the bit length
+        np.maximum.at(self._registers, index, rank)
+
+    def _widen_text(self, keys: pa.Array, classes: np.ndarray) -> None:
+        """Lowest and highest text key (by code point), NUL values left out."""
+        if (classes == _NUL).any():
+            keys = keys.filter(_mask(classes != _NUL))
+        if not len(keys):
+            return
+        extremes = pc.min_max(keys)
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        if self._text_low is None or low < self._text_low:
+            self._text_low = low
+        if self._text_high is None or high > self._text_high:
+            self._text_high = high
 
     def _hll_estimate(self) -> int:
         m = _HLL_REGISTERS
         registers = self._registers
-        estimate = 0.7213 / (1 + 1.079 / m) * m * m / math.fsum(2.0**-r for r in registers)
-        zeros = registers.count(0)
+        estimate = 0.7213 / (1 + 1.079 / m) * m * m / math.fsum(np.ldexp(1.0, -registers.astype(np.int64)))
+        zeros = int((registers == 0).sum())
         if estimate <= 2.5 * m and zeros:
             estimate = m * math.log(m / zeros)  # linear counting, better for small counts
         return round(estimate)
 
-    # -- classification (once per distinct value while exact) ------------------------------
-    def _classify(self, value: str) -> int:
-        """The class of a value (all but the plain integers _new_entry handles itself)."""
-        if "\x00" in value:
-            return _NUL
-        text = value.strip()
-        if not text:
-            return _TEXT
-        if text.isdigit():
-            return self._integer(text, text) if text.isascii() else _TEXT
-        first = text[0]
-        # Only "-" may sign a number: "+4420..." is a phone number, and nothing else writes "+5".
-        if first == "-":
-            digits = text[1:]
-            if digits.isdigit() and digits.isascii():
-                return self._integer(text, digits)
-        # A "." is the only decimal point, with no grouping: "1,234" is 1234 in one locale and
-        # 1.234 in another, so it stays text rather than be guessed. No exponent either ("12E3").
-        if "." in text:
-            match = _DECIMAL_RE.fullmatch(text)
-            if match:
-                return self._decimal(text, match)
-        if first in "0123456789" and len(text) >= 8:
-            return self._date_time(text)
-        if len(text) <= 5:
-            word = text.lower()
-            if word in _TRUE_WORDS:
-                self._true_words.add(text)
-                return _BOOL
-            if word in _FALSE_WORDS:
-                self._false_words.add(text)
-                return _BOOL
-        return _TEXT
+    # -- what was seen ---------------------------------------------------------------------
+    def _finish(self) -> None:
+        if not self._finished:
+            self._flush()
+            self._finished = True
 
-    def _integer(self, text: str, digits: str) -> int:
-        count = len(digits)
-        if count > 1 and digits[0] == "0":
-            return _PADDED  # a zero-padded code: text, and so is its column
-        if count > MAX_NUMERIC_PRECISION:
-            return _TEXT
-        number = int(text)
-        if text == "0" or text == "1":
-            cls = _ZERO_ONE
-            self._zero_one.add(text)
-        elif -_SMALLINT <= number < _SMALLINT:
-            cls = _INT16
-        elif -_INTEGER <= number < _INTEGER:
-            cls = _INT32
-        elif -_BIGINT <= number < _BIGINT:
-            cls = _INT64
-        else:
-            cls = _BIGNUM
-        self._widen(cls, "", number, text)
-        return cls
+    @property
+    def rows(self) -> int:
+        """Values seen, nulls included."""
+        return self.null_count + int(self._counts.sum()) + len(self._pending)
 
-    def _decimal(self, text: str, match: re.Match) -> int:
-        whole, fraction = match.group(1) or "", match.group(2)
-        if not whole and not fraction:
-            return _TEXT  # "." or "-."
-        before = 0 if whole in ("", "0") else len(whole)
-        if before + len(fraction) > MAX_NUMERIC_PRECISION:
-            return _TEXT
-        if before > self._decimal_digits:
-            self._decimal_digits = before
-        if len(fraction) > self._scale:
-            self._scale = len(fraction)
-        self._widen(_DECIMAL, "", Decimal(text), text)
-        return _DECIMAL
+    @property
+    def approximate(self) -> bool:
+        """True once the column passed EXACT_DISTINCT_CAP distinct values (or EXACT_CHARS_CAP
+        characters of them): distinct_estimate is then a HyperLogLog estimate and top_values counts
+        are lower bounds."""
+        self._finish()
+        return self._capped
 
-    def _date_time(self, text: str) -> int:
-        match = _ISO_RE.fullmatch(text)
-        if match:
-            return self._iso(text, match)
-        match = _DAY_MONTH_RE.fullmatch(text)
-        if match:
-            first, separator, second, year = match.group(1, 2, 3, 4)
-            a, b = int(first), int(second)
-            if separator == "." or a > 12:
-                orders = ("dmy",)
-            elif b > 12:
-                orders = ("mdy",)
-            else:
-                orders = ("dmy", "mdy")
-            moments = {}
-            for order in orders:
-                day, month = (a, b) if order == "dmy" else (b, a)
-                moment = _moment(int(year), month, day, match.groups()[4:])
-                if moment is not None:
-                    moments[order] = moment
-            if not moments:
-                return _TEXT
-            order = "either" if len(moments) == 2 else next(iter(moments))
-            return self._non_iso(separator, order, _precision(match.groups()[4:]), moments, text)
-        match = _YMD_SLASH_RE.fullmatch(text)
-        if match:
-            moment = _moment(int(match.group(1)), int(match.group(2)), int(match.group(3)), match.groups()[3:])
-            if moment is None:
-                return _TEXT
-            return self._non_iso("/", "ymd", _precision(match.groups()[3:]), {"ymd": moment}, text)
-        return _TEXT
+    @property
+    def top_values_error(self) -> int:
+        """The most any top_values count can be below the true count (0 while exact)."""
+        self._finish()
+        return self._decremented
 
-    def _iso(self, text: str, match: re.Match) -> int:
-        try:
-            # The load's own parser: what it reads here, it reads at load time.
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return _TEXT  # 2023-02-30, 25:00, +25:00 ...
-        separator, seconds, fraction, offset = match.group(4, 7, 8, 9)
-        if separator is None:
-            kind, precision = "date", ""
-        else:
-            kind = "aware" if offset else "naive"
-            precision = "F" if fraction else "S" if seconds else "M"
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)  # as the load reads naive values for timestamptz
-        key = ("iso", separator, precision, kind)
-        cls = self._layouts.get(key)
-        if cls is None:
-            pattern = "%Y-%m-%d"
-            if separator is not None:
-                pattern += separator + _PRECISION_SUFFIX[precision] + ("%z" if offset else "")
-            layout = _Layout(iso=True, kind=kind, order="iso", family="iso", precision=precision, pattern=pattern)
-            cls = self._new_layout(key, layout)
-        self._widen(cls, "", moment, text)
-        return cls
-
-    def _non_iso(self, separator: str, order: str, precision: str, moments: dict[str, datetime], text: str) -> int:
-        key = (separator, order, precision)
-        cls = self._layouts.get(key)
-        if cls is None:
-            family = "ymd" if order == "ymd" else separator
-            pattern = _ORDER_PATTERN["dmy" if order == "either" else order].format(separator)
-            if precision:
-                pattern += " " + _PRECISION_SUFFIX[precision]
-            kind = "naive" if precision else "date"
-            layout = _Layout(iso=False, kind=kind, order=order, family=family, precision=precision, pattern=pattern)
-            cls = self._new_layout(key, layout)
-        for interpretation, moment in moments.items():
-            self._widen(cls, interpretation, moment, text)
-        return cls
-
-    def _new_layout(self, key: tuple, layout: _Layout) -> int:
-        cls = len(self._pruned)
-        self._layouts[key] = cls
-        self._layout_of[cls] = layout
-        self._pruned.append(0)
-        self._examples.append([])
-        self._want_examples.append(self.max_conflicts > 0)
-        self._ranges.append({})
-        return cls
-
-    def _widen(self, cls: int, interpretation: str, key, text: str) -> None:
-        bounds = self._ranges[cls].get(interpretation)
-        if bounds is None:
-            self._ranges[cls][interpretation] = [key, text, key, text]
-            return
-        if key < bounds[0]:
-            bounds[0], bounds[1] = key, text
-        if key > bounds[2]:
-            bounds[2], bounds[3] = key, text
-
-    # -- result ----------------------------------------------------------------------------
     def result(self) -> ColumnProfile:
-        counts = self._counts()
+        """The profile of every value added. Ends the stream: no value can be added after it."""
+        self._finish()
+        counts = self._counts.tolist()
         non_null = sum(counts)
         nul = counts[_NUL]
         chosen = None
@@ -552,9 +1027,9 @@ class ColumnProfiler:
         fitting_classes = {cls for cls, _ in fitting}
 
         conflicts: list[tuple[int, str]] = []
-        for cls, examples in enumerate(self._examples):
+        for cls in [*range(_FIXED_CLASSES), *self._layouts]:  # class order: fixed ones, then layouts as met
             if cls not in fitting_classes:
-                conflicts.extend(examples)
+                conflicts.extend(self._examples.get(cls, ()))
         conflicts.sort(key=lambda example: example[0])
 
         low = high = None
@@ -570,12 +1045,16 @@ class ColumnProfiler:
             true_words = tuple(sorted(self._true_words | (zero_one & {"1"})))
             false_words = tuple(sorted(self._false_words | (zero_one & {"0"})))
 
-        if self._capped:
-            distinct = max(self._hll_estimate(), self._distinct_floor)
-        else:
-            distinct = len(self._entries)
-        ranked = sorted(self._entries.items(), key=lambda item: (-item[1][0], item[0]))
-        top_values = [(_display(key), entry[0]) for key, entry in ranked[: self.top_k]]
+        keys, key_counts, _ = self._keys
+        distinct = max(self._hll_estimate(), self._distinct_floor) if self._capped else len(keys)
+        # The top counts first (a partial sort: the summary may hold many), ties by value.
+        top = np.argsort(-key_counts, kind="stable")
+        if len(top) > self.top_k:
+            floor = key_counts[top[self.top_k - 1]]
+            top = np.flatnonzero(key_counts >= floor)
+        items = zip(keys.take(_indices(top)).to_pylist(), key_counts[top].tolist(), strict=True)
+        ranked = sorted(items, key=lambda item: (-item[1], item[0]))
+        top_values = [(_display(key), count) for key, count in ranked[: self.top_k]]
 
         return ColumnProfile(
             type_sql=type_sql,
@@ -609,7 +1088,7 @@ class ColumnProfiler:
             if precision <= MAX_NUMERIC_PRECISION:
                 yield f"numeric({max(precision, 1)},{scale})", "", numeric
 
-        layouts = [(cls, layout) for cls, layout in self._layout_of.items() if counts[cls]]
+        layouts = [(cls, _LAYOUT[cls]) for cls in self._layouts if counts[cls]]
         iso = [(cls, layout) for cls, layout in layouts if layout.iso]
         iso_dates = [(cls, layout) for cls, layout in iso if layout.kind == "date"]
         iso_naive = [(cls, layout) for cls, layout in iso if layout.kind != "aware"]
@@ -619,10 +1098,15 @@ class ColumnProfiler:
             yield "date", "%Y-%m-%d", [(cls, "") for cls, _ in iso_dates]
         yield from self._non_iso_candidates("date", non_iso_dates)
         if len(iso_naive) > len(iso_dates):
-            yield "timestamp", _common_pattern(counts, iso_naive, "naive"), [(cls, "") for cls, _ in iso_naive]
+            yield "timestamp", self._common_pattern(counts, iso_naive, "naive"), [(cls, "") for cls, _ in iso_naive]
         yield from self._non_iso_candidates("timestamp", non_iso_times)
         if len(iso) > len(iso_naive):
-            yield "timestamptz", _common_pattern(counts, iso, "aware"), [(cls, "") for cls, _ in iso]
+            yield "timestamptz", self._common_pattern(counts, iso, "aware"), [(cls, "") for cls, _ in iso]
+
+    def _common_pattern(self, counts: list[int], layouts, kind: str) -> str:
+        # The most frequent layout of that kind; the first met on a tie.
+        rank = self._layouts.index
+        return max((counts[cls], -rank(cls), layout.pattern) for cls, layout in layouts if layout.kind == kind)[2]
 
     def _non_iso_candidates(self, type_sql: str, layouts):
         groups: dict[tuple[str, str], list[tuple[int, _Layout]]] = {}
@@ -644,57 +1128,25 @@ class ColumnProfiler:
         """Numbers: the most digits before the point, in one class."""
         if cls == _DECIMAL:
             return self._decimal_digits
-        low, high = self._number_bounds[cls][0], self._number_bounds[cls][2]
+        low, _, high, _ = self._ranges[(cls, "")]
         return max(len(str(abs(low))), len(str(abs(high))))  # integers: no leading zeros
 
     def _text_bounds(self) -> tuple[str | None, str | None]:
-        if self._capped:
-            low, high = self._text_low, self._text_high
-            if low is None:
-                return None, None  # every value had a NUL
-        else:
-            keys = [key for key, entry in self._entries.items() if entry[1] != _NUL]
-            if not keys:
-                return None, None
-            low, high = min(keys), max(keys)
-        return _display(low), _display(high)
+        if not self._capped:
+            keys, _counts, classes = self._keys
+            self._widen_text(keys, classes)
+        if self._text_low is None:
+            return None, None  # no value, or every value had a NUL
+        return _display(self._text_low), _display(self._text_high)
 
     def _bounds(self, fitting) -> tuple[str | None, str | None]:
         low = high = None
         for cls, interpretation in fitting:
-            bounds = self._ranges[cls].get(interpretation)
-            if bounds is None or bounds[1] is None:
+            bounds = self._ranges.get((cls, interpretation))
+            if bounds is None:
                 continue
             if low is None or bounds[0] < low[0]:
                 low = (bounds[0], bounds[1])
             if high is None or bounds[2] > high[0]:
                 high = (bounds[2], bounds[3])
         return (low[1] if low else None), (high[1] if high else None)
-
-
-def _moment(year: int, month: int, day: int, time_groups) -> datetime | None:
-    hour, minute, second, fraction = time_groups[:4]
-    try:
-        return datetime(
-            year,
-            month,
-            day,
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0").ljust(6, "0")),
-        )
-    except ValueError:
-        return None
-
-
-def _common_pattern(counts: list[int], layouts, kind: str) -> str:
-    # The most frequent layout of that kind; the first met on a tie.
-    return max((counts[cls], -cls, layout.pattern) for cls, layout in layouts if layout.kind == kind)[2]
-
-
-def _precision(time_groups) -> str:
-    hour, _, second, fraction = time_groups[:4]
-    if hour is None:
-        return ""
-    return "F" if fraction else "S" if second else "M"

@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
+import numpy as np
+import pyarrow as pa
+
 from jobs.coltypes import ConversionError, parse_type
 from jobs.errors import SourceError
+from jobs.inspection import arrowscan
 from jobs.inspection.dialect import detect_dialect
 from jobs.inspection.encoding import detect_encoding
 from jobs.inspection.header import detect_header, normalize_names
@@ -26,10 +33,13 @@ from jobs.inspection.profile import DEFAULT_NULL_MARKERS, ColumnProfiler
 from jobs.inspection.records import UNCLOSED_QUOTE, RowIndex, iter_records, iter_rows
 from jobs.inspection.results import ColumnProfile, DialectGuess, EncodingGuess
 
+logger = logging.getLogger(__name__)
+
 SAMPLE_BYTES = 1024 * 1024
 SAMPLE_RECORDS = 2_000
 PREVIEW_ROWS = 50
 BATCH_ROWS = 5_000
+PROFILING_THREADS = 2  # columns profiled at once in a full pass read by Arrow
 MAX_PROBLEMS = 20
 # Kept in a stored inspection while its full pass is queued or running, by whoever watches the
 # pass (jobs.tasks' stalled-scan reaper); about that pass only, so not part of its result.
@@ -160,6 +170,19 @@ class _OverrideChecker:
                 self.conflicts.append({"line": line, "value": value[:200], "reason": str(exc)})
 
 
+_profiled = threading.local()
+RELEASE_EVERY = 5  # columns a profiling thread profiles between two hand-backs of freed memory
+
+
+def _profile_and_release(profiler: ColumnProfiler, values, lines: np.ndarray) -> None:
+    profiler.add_array(values, lines)
+    # Arrow's allocator keeps what a thread freed for that thread: hand it back now and then,
+    # or every profiling thread holds tens of MB (each release costs a few milliseconds).
+    _profiled.count = getattr(_profiled, "count", 0) + 1
+    if _profiled.count % RELEASE_EVERY == 0:
+        pa.default_memory_pool().release_unused()
+
+
 class _Columns:
     """Profiles (and override checks) for every column, fed record by record."""
 
@@ -190,6 +213,21 @@ class _Columns:
             checker = self.checkers.get(index)
             if checker:
                 for value, line in zip(values, lines, strict=True):
+                    checker.add(value, line)
+
+    def add_arrays(self, lines: np.ndarray, arrays: list, pool: Executor | None = None) -> None:
+        """Many rows of exactly the column count, as one Arrow string array per column (profiled
+        on the pool's threads when given: each column has its own profiler)."""
+        pairs = list(zip(self.profilers, arrays, strict=True))
+        if pool is None:
+            for profiler, values in pairs:
+                profiler.add_array(values, lines)
+        else:
+            list(pool.map(lambda pair: _profile_and_release(pair[0], pair[1], lines), pairs))
+        for index, values in enumerate(arrays):
+            checker = self.checkers.get(index)
+            if checker:
+                for value, line in zip(values.to_pylist(), lines.tolist(), strict=True):
                     checker.add(value, line)
 
     def describe(self, originals: list[str]) -> list[dict]:
@@ -348,17 +386,79 @@ def confirm(
     options: InspectOptions | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     progress_every: int = 50_000,
+    fast: bool = True,
 ) -> tuple[dict, dict]:
-    """Read the whole file once: returns (the confirmed inspection, the row index as JSON)."""
+    """Read the whole file once: returns (the confirmed inspection, the row index as JSON).
+
+    A UTF-8 file with standard quoting is read by Arrow (jobs.inspection.arrowscan); at the
+    first thing Arrow and the Python reader could read differently, or with fast=False, the
+    file is read by the Python reader, which says what is wrong and where.
+    """
     options = options or InspectOptions()
     if "columns" not in inspection:
         return inspection, RowIndex().to_json()
-    names = [column["name"] for column in inspection["columns"]]
-    originals = [column["original_name"] for column in inspection["columns"]]
-    columns = _Columns(names, options)
+    if fast and arrowscan.eligible(inspection) is None:
+        try:
+            return confirm_with_arrow(
+                stream, inspection=inspection, options=options, on_progress=on_progress, progress_every=progress_every
+            )
+        except arrowscan.NotFast as exc:
+            logger.info("full pass with the Python reader: %s", exc)
+    return _confirm_with_python(stream, inspection, options, on_progress, progress_every)
+
+
+def confirm_with_arrow(
+    stream: BinaryIO,
+    *,
+    inspection: dict,
+    options: InspectOptions,
+    on_progress: Callable[[int, int], None] | None = None,
+    progress_every: int = 50_000,
+    chunk_bytes: int | None = None,
+) -> tuple[dict, dict]:
+    """confirm() through Arrow's reader, or arrowscan.NotFast.
+
+    Chunks grow with the file up to arrowscan.CHUNK_BYTES: a small file needs no big working set.
+    """
+    if chunk_bytes is None:
+        chunk_bytes = min(arrowscan.CHUNK_BYTES, max(arrowscan.MIN_CHUNK_BYTES, inspection.get("size", 0) // 32))
+    columns = _Columns([column["name"] for column in inspection["columns"]], options)
+    index = RowIndex()
+    rows = 0
+    # Columns are profiled two at a time (Arrow and numpy release the GIL), while the next block
+    # is read and parsed on the prefetching thread.
+    with (
+        ThreadPoolExecutor(max_workers=PROFILING_THREADS, thread_name_prefix="profile") as pool,
+        arrowscan.prefetched(arrowscan.iter_blocks(stream, inspection=inspection, chunk_bytes=chunk_bytes)) as blocks,
+    ):
+        for block in blocks:
+            count = len(block.lines)
+            numbers = np.arange(rows, rows + count)
+            for at in np.flatnonzero(numbers % index.every == 0).tolist():  # the index thins itself as it grows
+                index.add(rows + at, int(block.lines[at]), int(block.offsets[at]))
+            columns.add_arrays(block.lines, block.columns, pool=pool)
+            end = block.end
+            del block
+            pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
+            rows += count
+            if on_progress and rows // progress_every > (rows - count) // progress_every:
+                on_progress(rows, end)
+    if not rows:
+        raise arrowscan.NotFast("the file has no data rows")
+    return _confirmed(inspection, columns, _Problems(), rows, index)
+
+
+def _confirm_with_python(
+    stream: BinaryIO,
+    inspection: dict,
+    options: InspectOptions,
+    on_progress: Callable[[int, int], None] | None,
+    progress_every: int,
+) -> tuple[dict, dict]:
+    columns = _Columns([column["name"] for column in inspection["columns"]], options)
     problems = _Problems()
     index = RowIndex()
-    width = len(names)
+    width = len(columns.names)
     header = inspection["header"]
     header_line = None
     rows = 0
@@ -381,6 +481,8 @@ def confirm(
                     columns.add_batch(batch_lines, batch_rows)
                     batch_lines, batch_rows = [], []
             else:
+                columns.add_batch(batch_lines, batch_rows)  # in file order
+                batch_lines, batch_rows = [], []
                 problems.ragged += 1
                 problems.add(line, _ragged(width, len(fields)))
                 columns.add(line, fields)
@@ -401,10 +503,14 @@ def confirm(
     columns.add_batch(batch_lines, batch_rows)
     if header_line is not None and not rows and not problems.items:
         problems.add(header_line, HEADER_ONLY)
+    return _confirmed(inspection, columns, problems, rows, index)
+
+
+def _confirmed(inspection: dict, columns: _Columns, problems: _Problems, rows: int, index: RowIndex):
     index.finish(rows)
     confirmed = {
         **{key: value for key, value in inspection.items() if key not in PASS_KEYS},
-        "columns": columns.describe(originals),
+        "columns": columns.describe([column["original_name"] for column in inspection["columns"]]),
         "row_count": rows,
         "sampled_rows": rows,
         "ragged_rows": problems.ragged,
