@@ -70,7 +70,9 @@ How it runs
 -----------
 Values are profiled a batch at a time, as Arrow string arrays: add() and add_many() buffer Python
 strings, add_array() takes a column of pyarrow's CSV reader as it is. A batch is dictionary-
-encoded first, so everything below runs once per distinct value, and counts come from the codes.
+encoded first, so everything below runs once per distinct value, and counts come from the codes;
+then its values are looked up among the keys counted so far, and only those not met before are
+classified (the others have their class already, and cannot move a range or add a word).
 Classes are found with Arrow and numpy kernels for the common shapes (integers up to 18 digits,
 decimals, ISO dates and times, booleans, text); the rare ones (longer integers, day/month dates,
 anything odd) go through `classify_value`, the rules above written value by value in Python.
@@ -522,7 +524,7 @@ def hash64(array: pa.Array) -> np.ndarray:
 # -- the profiler ---------------------------------------------------------------------------------
 @dataclass
 class _Batch:
-    """The distinct non-null values of one batch, classified."""
+    """The values of a batch the profiler had not met before, classified."""
 
     values: pa.Array  # distinct values, in the order first met
     lengths: np.ndarray  # in characters
@@ -647,14 +649,45 @@ class ColumnProfiler:
                 distinct, counts = distinct.filter(_mask(kept)), counts[kept]
                 if not len(distinct):
                     return
-        # The values of `distinct` are numbered in the order first met, which settles ties.
-        batch = self._classify(distinct)
-        self._absorb(batch, counts, rows, lines)
-        self._count_distinct(batch, counts, deduplicated)
+        # The values of `distinct` are numbered in the order first met, which settles ties. They
+        # are merged into the known keys first: a value met before has its class already, and
+        # cannot move a range, add a word or a layout; only the others are classified.
+        lengths = _numbers(pc.utf8_length(distinct))
+        keys = distinct
+        long = lengths > DISPLAY_CHARS
+        if long.any():
+            replaced = [_long_key(value) for value in distinct.filter(_mask(long)).to_pylist()]
+            keys = pc.replace_with_mask(distinct, _mask(long), _strings(replaced))
+        known_keys, known_counts, known_classes = self._keys
+        known = len(known_keys)
+        if known or not deduplicated:
+            encoded = pc.dictionary_encode(pa.concat_arrays([known_keys, keys]))
+            unique, indices = encoded.dictionary, _numbers(encoded.indices)
+            at = indices[known:]  # where each value of the batch is among all keys
+        else:  # the batch's values are distinct already
+            unique, indices, at = keys, None, np.arange(len(keys))
+        fresh = at >= known
+        tokens = np.empty(len(distinct), np.int16)
+        tokens[~fresh] = known_classes[at[~fresh]]
+        new = np.flatnonzero(fresh)
+        batch = self._classify(distinct if len(new) == len(distinct) else distinct.take(_indices(new)), lengths[new])
+        tokens[new] = batch.tokens
+        self._absorb(batch, tokens, distinct, counts, rows, lines)
+        if indices is None:
+            merged, classes = counts.astype(np.int64), tokens
+        else:
+            merged = np.bincount(indices, weights=np.concatenate([known_counts, counts]), minlength=len(unique))
+            merged = merged.astype(np.int64)
+            classes = np.empty(len(unique), np.int16)
+            classes[:known] = known_classes
+            classes[at] = tokens
+        self._count_distinct(unique, merged, classes, known, None if deduplicated else len(keys))
 
     # -- classification --------------------------------------------------------------------
-    def _classify(self, values: pa.Array) -> _Batch:
+    def _classify(self, values: pa.Array, lengths: np.ndarray | None = None) -> _Batch:
+        """Classes of these values (and their ranges' keys); lengths: theirs in characters, if known."""
         n = len(values)
+        char_lengths = _numbers(pc.utf8_length(values)) if lengths is None else lengths
         tokens = np.full(n, _TEXT, np.int16)
         numbers = np.zeros(n, np.int64)
         by_number = np.zeros(n, bool)
@@ -753,8 +786,7 @@ class ColumnProfiler:
         per_value = []
         if slow.any():
             text, per_value = self._classify_slowly(values, text, slow, tokens, numbers, by_number)
-        lengths = _numbers(pc.utf8_length(values))
-        return _Batch(values, lengths, text, tokens, numbers, by_number, decimals, per_value)
+        return _Batch(values, char_lengths, text, tokens, numbers, by_number, decimals, per_value)
 
     def _decimal_classes(self, text, data, starts, lengths, first, decimal, tokens) -> np.ndarray:
         """Decimal classes (and the digit counts) of the decimal-shaped values; returns their positions."""
@@ -803,30 +835,34 @@ class ColumnProfiler:
         return text, per_value
 
     # -- what a batch adds: counts, examples, ranges, words --------------------------------
-    def _absorb(self, batch: _Batch, counts: np.ndarray, rows: np.ndarray, lines: np.ndarray) -> None:
-        """counts: of each distinct value; rows: each row's distinct value (numbered in the order first met)."""
-        tokens = batch.tokens
+    def _absorb(self, batch: _Batch, tokens, distinct: pa.Array, counts, rows, lines) -> None:
+        """What a batch adds. batch: its values not met before, classified; tokens, counts: the class
+        and count of each distinct value of the batch; rows: each row's distinct value."""
         by_class = np.bincount(tokens, weights=counts, minlength=_TOKENS).astype(np.int64)
         self._counts += by_class
         present = np.flatnonzero(by_class).tolist()
-        new_layouts = [token for token in present if token >= _FIXED_CLASSES and token not in self._layouts]
-        if new_layouts:
-            met = {token: int(np.argmax(tokens == token)) for token in new_layouts}  # the first met
-            self._layouts.extend(sorted(new_layouts, key=met.__getitem__))
         wanted = [token for token in present if self._want_examples[token]]
         if wanted:
             row_tokens = tokens[rows]
             for token in wanted:
                 examples = self._examples.setdefault(token, [])
                 at = np.flatnonzero(row_tokens == token)[: self.max_conflicts - len(examples)]
-                shown = batch.values.take(_indices(rows[at])).to_pylist()
+                shown = distinct.take(_indices(rows[at])).to_pylist()
                 examples.extend(zip(lines[at].tolist(), map(_display, shown), strict=True))
                 if len(examples) >= self.max_conflicts:
                     self._want_examples[token] = False
+        if not len(batch.values):
+            return
+        tokens = batch.tokens
+        present = np.flatnonzero(np.bincount(tokens, minlength=_TOKENS)).tolist()
+        new_layouts = [token for token in present if token >= _FIXED_CLASSES and token not in self._layouts]
+        if new_layouts:
+            met = {token: int(np.argmax(tokens == token)) for token in new_layouts}  # the first met
+            self._layouts.extend(sorted(new_layouts, key=met.__getitem__))
         self._max_length = max(self._max_length, int(batch.lengths.max()))
-        if by_class[_ZERO_ONE]:
+        if _ZERO_ONE in present:
             self._zero_one.update(batch.text.filter(_mask(tokens == _ZERO_ONE)).to_pylist())
-        if by_class[_BOOL]:
+        if _BOOL in present:
             for word in batch.text.filter(_mask(tokens == _BOOL)).to_pylist():
                 (self._true_words if word.lower() in _TRUE_WORDS else self._false_words).add(word)
         self._widen_all(batch, present)
@@ -893,34 +929,20 @@ class ColumnProfiler:
                 offer((_DECIMAL, ""), keys[index], int(where[index]))
 
     # -- distinct values and top values ----------------------------------------------------
-    def _count_distinct(self, batch: _Batch, counts: np.ndarray, deduplicated: bool) -> None:
-        """Merge the batch's values into the counts; then check the cap, or prune."""
-        keys = batch.values
-        long = batch.lengths > DISPLAY_CHARS
-        if long.any():
-            replaced = [_long_key(value) for value in keys.filter(_mask(long)).to_pylist()]
-            keys = pc.replace_with_mask(keys, _mask(long), _strings(replaced))
-        known_keys, known_counts, known_classes = self._keys
-        if len(known_keys) or not deduplicated:
-            encoded = pc.dictionary_encode(pa.concat_arrays([known_keys, keys]))
-            unique, indices = encoded.dictionary, _numbers(encoded.indices)
-            weights = np.concatenate([known_counts, counts])
-            merged = np.bincount(indices, weights=weights, minlength=len(unique)).astype(np.int64)
-            classes = np.empty(len(unique), np.int16)
-            classes[indices] = np.concatenate([known_classes, batch.tokens])
-        else:  # the batch's values are distinct already
-            unique, merged, classes = keys, counts.astype(np.int64), batch.tokens.astype(np.int16)
-        new = unique.slice(len(known_keys))  # first-met order: the known keys come first
-        self._keys = (unique, merged, classes)
-        if not deduplicated:  # were they worth deduplicating after all?
-            self._deduplicate = len(new) <= REPEATS_WORTH_IT * len(keys)
+    def _count_distinct(self, unique: pa.Array, counts, classes, known: int, undeduplicated: int | None) -> None:
+        """The keys, counts and classes merged with the batch (the known keys first); then check
+        the cap, or prune. undeduplicated: how many values the batch had, when they were not."""
+        new = unique.slice(known)
+        self._keys = (unique, counts, classes)
+        if undeduplicated is not None:  # were they worth deduplicating after all?
+            self._deduplicate = len(new) <= REPEATS_WORTH_IT * undeduplicated
         if not self._capped:
             self._key_chars += int(pc.sum(pc.utf8_length(new)).as_py() or 0)
             if len(unique) > EXACT_DISTINCT_CAP or self._key_chars > EXACT_CHARS_CAP:
                 self._summarize()
         else:
             self._hll_add(new)
-            self._widen_text(new, classes[len(known_keys) :])
+            self._widen_text(new, classes[known:])
             if len(unique) > _PRUNE_AT:
                 self._prune()
 
