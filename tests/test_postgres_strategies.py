@@ -95,6 +95,25 @@ def test_upsert_refuses_a_key_twice_in_the_file_naming_both_lines(existing):
     assert contents(existing) == before
 
 
+@pytest.mark.parametrize("primary_key", [True, False], ids=["on-conflict", "update-then-insert"])
+@pytest.mark.parametrize("key_only", [False, True], ids=["with-values", "key-only"])
+def test_upsert_refuses_a_repeated_key_already_in_the_table(dest, primary_key, key_only):
+    """A key the table holds, twice in the file: refused with its lines, however the upsert is done
+    (ON CONFLICT DO UPDATE refuses it itself; DO NOTHING and UPDATE-then-INSERT would not)."""
+    key = "PRIMARY KEY" if primary_key else ""
+    extra = "" if key_only else ", name text"
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (id integer {key}{extra})')
+    dest.execute(f'INSERT INTO "{dest.schema}".t (id) VALUES (1), (2)')
+    columns = [TargetColumn("id", "integer", nullable=False)] + ([] if key_only else [TargetColumn("name", "text")])
+    values = [(3,), (2,), (2,)] if key_only else [(3, "c"), (2, "b"), (2, "B")]
+
+    with pytest.raises(ConnectorError) as caught:
+        connector().load(plan(dest, "UPSERT", columns=columns, key_columns=("id",)), rows(*values), no_events)
+
+    assert caught.value.message.startswith("The key (id=2) appears 2 times in the file (lines 3, 4)")
+    assert contents(dest) == ([(1,), (2,)] if key_only else [(1, None), (2, None)])
+
+
 def test_upsert_refuses_an_empty_key(dest):
     dest.execute(f'CREATE TABLE "{dest.schema}".t (id integer, name text, qty integer)')
     columns = [TargetColumn("id", "integer"), TargetColumn("name", "text"), TargetColumn("qty", "integer")]

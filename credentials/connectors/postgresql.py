@@ -246,15 +246,16 @@ class PostgresConnector:
                 copied = self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
                 result = LoadResult(rows_written=copied, table_created=False, inserted=copied)
             else:
-                self._create_stage(conn, plan, not_null)
+                # Rows staged by Arrow have no lines to point at, and an UPSERT on a unique key
+                # writes them in any order: such a stage needs no row numbers (COPY is faster).
+                numbered = not (arrow and plan.strategy == "UPSERT" and self._has_unique_key(conn, plan))
+                self._create_stage(conn, plan, not_null, numbered=numbered)
                 on_event("load", f"Copying rows into staging for {plan.schema}.{plan.table}")
                 staged = self._write_stage(conn, plan, rows, lines)
-                if plan.strategy == "UPSERT" and arrow:
-                    if self._keys_trouble(conn, plan):
-                        raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
-                elif plan.strategy == "UPSERT":
-                    self._check_keys(conn, plan, lines)
-                result = self._apply(conn, plan, staged, on_event)
+                if plan.strategy == "UPSERT":
+                    result = self._upsert_checked(conn, plan, staged, on_event, lines, named=not arrow)
+                else:
+                    result = self._apply(conn, plan, staged, on_event)
             return self._finish(conn, plan, result, created, before_commit, on_event)
 
     def load_pushdown(
@@ -346,9 +347,7 @@ class PostgresConnector:
                 "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT *, row_number() OVER () AS {} FROM ({}) AS c ({})"
             ).format(sql.Identifier(STAGE_TABLE), sql.Identifier(STAGE_ROW), converted, names)
         )
-        if self._keys_trouble(conn, plan):
-            raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
-        return self._apply(conn, plan, staged, on_event)
+        return self._upsert_checked(conn, plan, staged, on_event, None, named=False)
 
     def _lock_target(self, conn: psycopg.Connection, plan: LoadPlan, on_event: EventCallback) -> None:
         """One load at a time per destination table: a transaction-level advisory lock on its name.
@@ -373,20 +372,23 @@ class PostgresConnector:
                 retryable=True,
             ) from None
 
-    def _create_stage(self, conn: psycopg.Connection, plan: LoadPlan, not_null: list[str]) -> None:
-        """A temporary table shaped like the target, plus the row's position in the file."""
+    def _create_stage(
+        self, conn: psycopg.Connection, plan: LoadPlan, not_null: list[str], *, numbered: bool = True
+    ) -> None:
+        """A temporary table shaped like the target, plus (numbered) the row's position in the file."""
         stage = sql.Identifier(STAGE_TABLE)
         conn.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
                 stage, self._names(plan), sql.Identifier(plan.schema, plan.table)
             )
         )
-        # COPY assigns these in file order: row n of the stage is entry n-1 of `lines`.
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint GENERATED ALWAYS AS IDENTITY").format(
-                stage, sql.Identifier(STAGE_ROW)
+        if numbered:
+            # COPY assigns these in file order: row n of the stage is entry n-1 of `lines`.
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint GENERATED ALWAYS AS IDENTITY").format(
+                    stage, sql.Identifier(STAGE_ROW)
+                )
             )
-        )
         for name in not_null:  # so COPY reports a NULL in a NOT NULL column with its line
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(stage, sql.Identifier(name)))
 
@@ -426,19 +428,61 @@ class PostgresConnector:
                     ) from None
         return len(lines)
 
-    def _keys_trouble(self, conn: psycopg.Connection, plan: LoadPlan) -> bool:
-        """Whether the staged rows have an empty or repeated UPSERT key (the fast paths, which have no lines)."""
+    def _upsert_checked(
+        self,
+        conn: psycopg.Connection,
+        plan: LoadPlan,
+        staged: int,
+        on_event: EventCallback,
+        lines: array | None,
+        *,
+        named: bool,
+    ) -> LoadResult:
+        """The UPSERT, once its keys are known to be present and unique in the file.
+
+        An empty key is looked for first (cheap). A repeated one too, unless the statement refuses
+        it on its own: INSERT ... ON CONFLICT DO UPDATE fails with cardinality_violation when two
+        staged rows share a key, so searching for one (a GROUP BY over the whole stage, a second
+        or so a million rows) only runs when it did. named: the rows have lines (the row path),
+        and a problem is told with them; else PushdownRefused sends the load to the row path.
+        """
+        others = [column.name for column in plan.columns if column.name not in set(plan.key_columns)]
+        refused_by_statement = bool(others) and self._has_unique_key(conn, plan)
+        self._verify_keys(conn, plan, lines, named=named, repeated=not refused_by_statement)
+        if not refused_by_statement:
+            return self._apply(conn, plan, staged, on_event)
+        try:
+            with conn.transaction():  # a savepoint: the search below needs the transaction alive
+                return self._apply(conn, plan, staged, on_event)
+        except psycopg.errors.CardinalityViolation:
+            self._verify_keys(conn, plan, lines, named=named, repeated=True)  # raises, with the lines
+            raise
+
+    def _verify_keys(
+        self, conn: psycopg.Connection, plan: LoadPlan, lines: array | None, *, named: bool, repeated: bool
+    ) -> None:
+        if named:
+            self._check_keys(conn, plan, lines, repeated=repeated)
+        elif self._keys_trouble(conn, plan, repeated=repeated):
+            raise PushdownRefused("an empty or repeated UPSERT key")  # the row path names the lines
+
+    def _keys_trouble(self, conn: psycopg.Connection, plan: LoadPlan, *, repeated: bool = True) -> bool:
+        """Whether the staged rows have an empty (or a repeated) UPSERT key: the fast paths, which have no lines."""
         stage = sql.Identifier(STAGE_TABLE)
         keys = [sql.Identifier(key) for key in plan.key_columns]
         empty = sql.SQL("SELECT 1 FROM {} WHERE {} LIMIT 1").format(
             stage, sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(k) for k in keys)
         )
-        repeated = sql.SQL("SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
+        if conn.execute(empty).fetchone():
+            return True
+        if not repeated:
+            return False
+        twice = sql.SQL("SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1").format(
             stage, sql.SQL(", ").join(keys)
         )
-        return bool(conn.execute(empty).fetchone() or conn.execute(repeated).fetchone())
+        return bool(conn.execute(twice).fetchone())
 
-    def _check_keys(self, conn: psycopg.Connection, plan: LoadPlan, lines: array) -> None:
+    def _check_keys(self, conn: psycopg.Connection, plan: LoadPlan, lines: array, *, repeated: bool = True) -> None:
         """UPSERT keys must be present and unique in the file, or the result would depend on row order."""
         stage = sql.Identifier(STAGE_TABLE)
         row = sql.Identifier(STAGE_ROW)
@@ -454,6 +498,8 @@ class PostgresConnector:
                 "Nothing was written.",
                 line=lines[missing[0] - 1],
             )
+        if not repeated:
+            return
         duplicate = conn.execute(
             sql.SQL(
                 "SELECT {keys_text}, array_agg({row} ORDER BY {row}) FROM {stage} GROUP BY {keys} "
