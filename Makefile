@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint format manage clean
+.PHONY: run test lint format manage clean chromium
 
 run: $(VENV)/.runtime-installed
 	$(PY) -m etlportal.launcher
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed chromium
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -37,6 +37,17 @@ $(VENV)/.runtime-installed: requirements.txt | $(PY)
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP_INSTALL) -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime-installed
+
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads): installed here
+# when missing and apt-get can, else a one-line explanation.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+		fi; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

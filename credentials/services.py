@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.views.decorators.debug import sensitive_variables
 
-from credentials.connectors import ConnectionParams, TestResult, get_connector
+from credentials.connectors import ConnectionParams, ConnectorError, TargetColumn, TestResult, get_connector
 from credentials.models import DEFAULT_PORTS, Credential, CredentialKind
 
 # libpq options a user may set in extra_options. Anything secret (password, passfile,
@@ -173,3 +173,19 @@ def credential_delete(*, credential: Credential) -> None:
 def credential_test(*, credential: Credential) -> TestResult:
     """Connect with the stored settings and report the server version, or why it failed."""
     return get_connector(credential_params(credential)).test()
+
+
+def credential_browse(*, credential: Credential, schema: str | None = None) -> list[str]:
+    """The destination's schemas (schema None), or the tables of one schema; ValidationError saying why not."""
+    try:
+        return get_connector(credential_params(credential)).browse(schema)
+    except ConnectorError as exc:
+        raise ValidationError(exc.message) from None
+
+
+def credential_table_columns(*, credential: Credential, schema: str, table: str) -> list[TargetColumn] | None:
+    """The columns of schema.table at the destination, or None when it does not exist."""
+    try:
+        return get_connector(credential_params(credential)).describe_table(schema, table)
+    except ConnectorError as exc:
+        raise ValidationError(exc.message) from None

@@ -1,15 +1,23 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from etlportal import health
+from jobs.urls import wizard_urlpatterns
+from runs.views import dashboard
 
 admin.site.site_header = "ETL Portal administration"
 admin.site.site_title = "ETL Portal admin"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", dashboard, name="dashboard"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("new/", include(wizard_urlpatterns)),
+    path("jobs/", include("jobs.urls")),
+    path("runs/", include("runs.urls")),
+    path("credentials/", include("credentials.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("api/", include("etlportal.api_urls")),

@@ -78,6 +78,8 @@ class Job(models.Model):
         default=None,
         help_text="Largest share of the rows read (0 to 1) that may be rejected (empty: no ratio limit).",
     )
+    # A job the wizard made for a dry run before the user saved it: hidden from job lists.
+    is_draft = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,3 +138,28 @@ class ColumnMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_column or self.expression} -> {self.destination_column} {self.destination_type}"
+
+
+class WizardDraft(models.Model):
+    """The "New load" wizard's answers so far, kept on the server so every step is a URL.
+
+    `data` holds each step's answers (destination, table, mappings, strategy, budget). From the
+    review step on, `trial_job` is a draft Job built from them (dry runs need a job); saving turns
+    it into a job, or copies the answers onto `job` when the wizard edits an existing one.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wizard_drafts")
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="wizard_drafts")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, null=True, blank=True, related_name="wizard_drafts")
+    trial_job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Draft {self.pk}: {self.upload}"

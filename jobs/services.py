@@ -215,13 +215,16 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
 
 
 def _source_names(job: Job) -> list[str] | None:
-    """The names expressions may use from the source file: header names and their safe aliases.
+    """The names expressions may use from the job's source file (None while it has none)."""
+    return None if job.source_id is None else source_names_of(job.source)
 
-    None (names not checked until the run) while the job has no source, or a source with no rows.
+
+def source_names_of(upload: Upload) -> list[str] | None:
+    """The names expressions may use from a file: header names and their safe aliases.
+
+    None (names not checked until the run) for a file with no rows.
     """
-    if job.source_id is None:
-        return None
-    inspection = job.source.inspection or upload_inspect(upload=job.source)
+    inspection = upload.inspection or upload_inspect(upload=upload)
     if "columns" not in inspection:
         return None
     names = []
@@ -235,15 +238,20 @@ def job_preview(*, job: Job, rows: int = 10) -> dict:
 
     What a user checks while editing mappings and calculated columns, before any run.
     """
-    from jobs.transform import MappingError, preview_transform
-
     if job.source_id is None:
         raise ValidationError("The job has no source file to preview.")
-    inspection = job.source.inspection or upload_inspect(upload=job.source)
+    return mappings_preview(upload=job.source, mappings=list(job.mappings.order_by("position")), rows=rows)
+
+
+def mappings_preview(*, upload: Upload, mappings: list[ColumnMapping], rows: int = 10) -> dict:
+    """Mappings (saved or not) tried on the first rows of a file: output values, or why a row is rejected."""
+    from jobs.transform import MappingError, preview_transform
+
+    inspection = upload.inspection or upload_inspect(upload=upload)
     if "columns" not in inspection:
         raise ValidationError("The source file has no rows to preview.")
-    page = upload_preview(upload=job.source, page=1, page_size=rows)
-    specs, _ = specs_with_detected_formats(column_specs(job.mappings.order_by("position")), inspection)
+    page = upload_preview(upload=upload, page=1, page_size=rows)
+    specs, _ = specs_with_detected_formats(column_specs(mappings), inspection)
     try:
         results = preview_transform(
             [column.get("original_name") or column["name"] for column in inspection["columns"]],
@@ -255,6 +263,11 @@ def job_preview(*, job: Job, rows: int = 10) -> dict:
     except (MappingError, SourceError) as exc:
         raise ValidationError(str(exc)) from None
     return {"columns": [spec.destination_column for spec in specs], "rows": results}
+
+
+def mappings_build(mappings: list[dict[str, Any]]) -> list[ColumnMapping]:
+    """Unsaved ColumnMapping objects from mapping dicts (as the API takes them), their fields checked."""
+    return _build_mappings(Job(), mappings)
 
 
 def _build_mappings(job: Job, mappings: list[dict[str, Any]]) -> list[ColumnMapping]:
@@ -311,6 +324,15 @@ def job_update(*, job: Job, mappings: list[dict[str, Any]] | None = None, **fiel
     if mappings is None:
         return _save_job(job, list(job.mappings.all()), replace_mappings=False)
     return _save_job(job, _build_mappings(job, mappings), replace_mappings=True)
+
+
+@transaction.atomic
+def job_duplicate(*, job: Job, owner) -> Job:
+    """A copy of the job and its mappings, named "… (copy)", owned by `owner`."""
+    fields = {name: getattr(job, name) for name in JOB_FIELDS}
+    fields["name"] = f"{job.name} (copy)"[:200]
+    mappings = [{name: getattr(m, name) for name in MAPPING_FIELDS} for m in job.mappings.order_by("position")]
+    return job_create(owner=owner, mappings=mappings, **fields)
 
 
 def job_delete(*, job: Job) -> None:
@@ -446,8 +468,11 @@ def upload_confirm(*, upload_id: int, token: str) -> None:
 
 
 def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dict:
-    """One page of data rows (1-based pages), read from the file by seeking near it."""
-    from jobs.inspection.records import RowIndex, read_page
+    """One page of data rows (1-based pages), read from the file by seeking near it.
+
+    A problem in the file ends the page early: the rows before it, and `problem` (line, reason).
+    """
+    from jobs.inspection.records import RowIndex, read_page_until_problem
     from jobs.inspection.scan import reader_options
 
     if page < 1 or not 1 <= page_size <= PREVIEW_MAX_PAGE_SIZE:
@@ -467,7 +492,7 @@ def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dic
         )
     index = RowIndex.from_json(upload.row_index) if upload.row_index else None
     with upload.file.storage.open(upload.file.name, "rb") as stream:
-        records = read_page(
+        records, problem = read_page_until_problem(
             stream,
             index=index,
             first_record=first,
@@ -475,13 +500,16 @@ def upload_preview(*, upload: Upload, page: int = 1, page_size: int = 50) -> dic
             header=inspection["header"],
             **reader_options(inspection),
         )
-    return {
+    result = {
         "page": page,
         "page_size": page_size,
         "rows": [{"line": r.line, "fields": r.fields} for r in records[:page_size]],
         "row_count": row_count,
         "has_next": len(records) > page_size,
     }
+    if problem is not None:  # the rows before it, and where the file cannot be read further
+        result["problem"] = {"line": problem.line, "reason": problem.reason}
+    return result
 
 
 def scan_stall_timeout() -> int:

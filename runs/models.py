@@ -79,6 +79,11 @@ class JobRun(models.Model):
         return None
 
     @property
+    def rows_loadable(self) -> int:
+        """Rows that converted (or would, in a dry run, which writes none): read minus rejected."""
+        return max(self.rows_read - self.rows_rejected, 0)
+
+    @property
     def error_location(self) -> str:
         parts = []
         if self.error_line is not None:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -95,37 +96,131 @@ class Worker:
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """`celery worker` in its own process, on the test database and the test Redis."""
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    name = f"test-{services.SESSION}@localhost"
+    command = [sys.executable, "-m", "celery", "-A", "etlportal", "worker", "-l", "info", "-c", "2", "-n", name,
+               "--without-gossip", "--without-mingle"]  # fmt: skip
+    with _service("Celery worker", command, env, log, ready=lambda: "ready." in log.read_text(), timeout=90) as process:
+        yield Worker(process, log)
+
+
+@contextmanager
+def _service(name: str, command: list[str], env: dict, log: Path, *, ready, timeout: float):
+    """A process of the test session's: started, waited for until ready(), stopped afterwards."""
+    with log.open("w") as handle:
+        process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{name} did not start:\n{log.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.2)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _test_database_url() -> str:
+    """The test database as a URL, for processes of their own (worker, web server)."""
     from django.db import connection
 
     settings_dict = connection.settings_dict
     password = f":{quote(settings_dict['PASSWORD'])}" if settings_dict.get("PASSWORD") else ""
-    database_url = (
+    return (
         f"postgresql://{quote(settings_dict['USER'])}{password}@{settings_dict['HOST']}:{settings_dict['PORT']}"
         f"/{settings_dict['NAME']}"
     )
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    name = f"test-{services.SESSION}@localhost"
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "etlportal", "worker", "-l", "info", "-c", "2", "-n", name,
-             "--without-gossip", "--without-mingle"],
-            cwd=BASE_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT,
+
+
+# -- a real web server and a real browser ---------------------------------------------------------
+class WebServer:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path):
+        self.process = process
+        self.url = url
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def web_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """daphne serving the ASGI application (pages, API, websockets) on the test database."""
+    import urllib.request
+
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    # The pages' static files, as a deployment serves them (WhiteNoise, hashed names).
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True
+    )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("web") / "daphne.log"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "etlportal.asgi:application"]
+    with _service("daphne", command, env, log, ready=answers, timeout=60) as process:
+        yield WebServer(process, url, log)
+
+
+CHROMIUM_HELP = "The browser tests drive Debian's Chromium: apt-get install chromium (make test installs it as root)."
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads).
+
+    Per module: Playwright's sync API keeps an event loop running in this thread while it is
+    open, which the other tests' async_to_sync cannot share.
+    """
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.fail(CHROMIUM_HELP)
+    # Playwright's sync API runs an event loop in this thread; the tests' ORM calls are plain
+    # synchronous code between its calls, which Django only allows with this flag.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
         )  # fmt: skip
-    worker = Worker(process, log)
-    deadline = time.monotonic() + 90
-    while "ready." not in worker.output():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"Celery worker did not start:\n{worker.output()[-4000:]}")
-        time.sleep(0.2)
-    yield worker
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield browser
+        browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+SCREENSHOTS = BASE_DIR / "test-artifacts" / "screenshots"
 
 
 def wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:

@@ -68,3 +68,47 @@ def test_a_page_from_another_origin_cannot_open_the_socket(alice):
     connected, _ = connect(run.pk, headers_for(alice, origin="https://evil.example"))
 
     assert connected is False
+
+
+# -- the run page's route: HTML fragments htmx swaps in ---------------------------------------------
+def test_the_run_page_gets_its_status_and_log_then_each_new_line_and_state(alice):
+    from runs.events import run_log
+
+    run = JobRun.objects.create(job=make_job(alice))
+    run_log(run, "Queued (manual)")
+    headers = headers_for(alice)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, f"/ws/runs/{run.pk}/live/", headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        status = await communicator.receive_from(timeout=5)
+        log = await communicator.receive_from(timeout=5)
+        await sync_to_async(run_log)(run, "Reading orders.csv")
+        line = await communicator.receive_from(timeout=5)
+        await sync_to_async(JobRun.objects.filter(pk=run.pk).update)(status="RUNNING", rows_read=4321, progress=0.5)
+        await sync_to_async(publish)(run.pk, {"run": {"id": run.pk, "status": "RUNNING"}})
+        update = await communicator.receive_from(timeout=5)
+        await communicator.disconnect()
+        return status, log, line, update
+
+    status, log, line, update = async_to_sync(scenario)()
+
+    assert status.startswith('<div id="run-status" hx-swap-oob="true">') and 'data-status="PENDING"' in status
+    assert log.startswith('<div id="run-log" hx-swap-oob="innerHTML">') and "Queued (manual)" in log
+    assert line.startswith('<div id="run-log" hx-swap-oob="beforeend">') and "Reading orders.csv" in line
+    assert 'data-status="RUNNING"' in update and "4321" in update and "remaining" in update
+
+
+def test_another_user_cannot_open_the_run_pages_socket(alice, bob):
+    run = JobRun.objects.create(job=make_job(alice))
+
+    async def scenario(headers):
+        communicator = WebsocketCommunicator(application, f"/ws/runs/{run.pk}/live/", headers=headers)
+        result = await communicator.connect(timeout=5)
+        if result[0]:
+            await communicator.disconnect()
+        return result
+
+    assert async_to_sync(scenario)(headers_for(bob)) == (False, 4403)
+    assert async_to_sync(scenario)(headers_for(None)) == (False, 4403)

@@ -49,6 +49,7 @@ from credentials.connectors.base import (
     LoadResult,
     RegisterCancel,
     Rows,
+    TargetColumn,
     TestResult,
 )
 
@@ -361,6 +362,43 @@ class DuckDBConnector:
             },
             unique_keys=[frozenset(name.lower() for name in names) for (names,) in keys],
         )
+
+    def browse(self, schema: str | None = None) -> list[str]:
+        """The schemas of the file (schema None), or the tables of one schema."""
+        import duckdb
+
+        if not self.path.exists():
+            return [] if schema is not None else ["main"]  # the first load creates the file
+        with self.connect(read_only=True, lock_timeout_seconds=5) as conn:
+            try:
+                if schema is None:
+                    rows = conn.execute(
+                        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
+                        "AND NOT internal ORDER BY 1"
+                    ).fetchall()
+                else:
+                    rows = conn.execute(
+                        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND lower(schema_name) = lower(?) ORDER BY 1",
+                        [schema],
+                    ).fetchall()
+            except duckdb.Error as exc:
+                raise self._cannot_open(exc) from None
+        return [name for (name,) in rows]
+
+    def describe_table(self, schema: str, table: str) -> list[TargetColumn] | None:
+        """The table's columns (name, type, nullable) in order, or None when it does not exist."""
+        if not self.path.exists():
+            return None
+        with self.connect(read_only=True, lock_timeout_seconds=5) as conn:
+            existing = self.existing_table(conn, schema, table)
+        if existing is None:
+            return None
+        return [TargetColumn(c.name, c.sql_type, c.nullable) for c in existing.columns.values()]
+
+    def ddl(self, plan: LoadPlan) -> str:
+        """The CREATE TABLE a load would run, as text to show."""
+        return self.create_table_sql(plan, self.path.stem)
 
     def verify_table(self, plan: LoadPlan, existing: ExistingTable) -> None:
         """Raise when the mapped columns do not fit the existing table (what load would refuse)."""

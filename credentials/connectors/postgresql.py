@@ -19,6 +19,7 @@ from credentials.connectors.base import (
     LoadResult,
     RegisterCancel,
     Rows,
+    TargetColumn,
     TestResult,
     column_type_problem,
     duplicate_key_error,
@@ -116,6 +117,41 @@ class PostgresConnector:
             (schema, table),
         ).fetchall()
         return {name: (data_type, nullable) for name, data_type, nullable in rows}
+
+    def browse(self, schema: str | None = None) -> list[str]:
+        """The schemas a user may load into (schema None), or the tables of one schema."""
+        with self.connect() as conn:
+            try:
+                if schema is None:
+                    rows = conn.execute(
+                        "SELECT schema_name FROM information_schema.schemata WHERE schema_name "
+                        "NOT IN ('information_schema', 'pg_catalog', 'pg_toast') AND schema_name NOT LIKE 'pg\\_%' "
+                        "ORDER BY 1"
+                    ).fetchall()
+                else:
+                    rows = conn.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY 1",
+                        (schema,),
+                    ).fetchall()
+            except psycopg.Error as exc:
+                raise ConnectorError(self.params.scrub(f"Cannot list what {self.where} holds: {_clip(str(exc))}"))
+        return [name for (name,) in rows]
+
+    def describe_table(self, schema: str, table: str) -> list[TargetColumn] | None:
+        """The table's columns (name, type, nullable) in order, or None when it does not exist."""
+        with self.connect() as conn:
+            try:
+                existing = self.existing_columns(conn, schema, table)
+            except psycopg.Error as exc:
+                raise ConnectorError(self.params.scrub(f"Cannot read {schema}.{table} at {self.where}: {exc}"))
+        if existing is None:
+            return None
+        return [TargetColumn(name, data_type, nullable) for name, (data_type, nullable) in existing.items()]
+
+    def ddl(self, plan: LoadPlan) -> str:
+        """The CREATE TABLE a load would run, as text to show."""
+        return self.create_table_sql(plan).as_string(None)
 
     def create_table_sql(self, plan: LoadPlan) -> sql.Composed:
         definitions = [

@@ -399,19 +399,43 @@ def read_page(
 
     Reads forward from the nearest indexed record at or before first_record, or from the
     start of the file without an index; past the end of the file the page is short or empty.
-    reader_options are iter_records' (encoding, delimiter, bom_length, ...).
+    reader_options are iter_records' (encoding, delimiter, bom_length, ...). A problem in the
+    file (an unclosed quote, bytes that do not decode) raises SourceError.
     """
+    records, problem = read_page_until_problem(
+        stream, index=index, first_record=first_record, count=count, header=header, **reader_options
+    )
+    if problem is not None:
+        raise problem
+    return records
+
+
+def read_page_until_problem(
+    stream: BinaryIO,
+    *,
+    index: RowIndex | None,
+    first_record: int,
+    count: int,
+    header: bool = True,
+    **reader_options,
+) -> tuple[list[Record], SourceError | None]:
+    """read_page's records up to a problem in the file, and the problem (None when there was none)."""
     if first_record < 0 or count < 0:
         raise ValueError("first_record and count must not be negative")
     if count == 0 or (index is not None and index.record_count is not None and first_record >= index.record_count):
-        return []
-    if index is not None and len(index):
-        known, line, offset = index.locate(first_record)
-        records = iter_records(stream, start_offset=offset, start_line=line, **reader_options)
-    else:
-        known = 0
-        records = iter_records(stream, **reader_options)
-        if header:
-            next(records, None)
-    skip = first_record - known
-    return list(islice(records, skip, skip + count))
+        return [], None
+    page: list[Record] = []
+    try:
+        if index is not None and len(index):
+            known, line, offset = index.locate(first_record)
+            records = iter_records(stream, start_offset=offset, start_line=line, **reader_options)
+        else:
+            known = 0
+            records = iter_records(stream, **reader_options)
+            if header:
+                next(records, None)
+        skip = first_record - known
+        page.extend(islice(records, skip, skip + count))
+    except SourceError as exc:
+        return page, exc
+    return page, None

@@ -1,0 +1,27 @@
+"""Access checks: one helper per resource, used by API, pages and admin alike."""
+
+from django.core.exceptions import ObjectDoesNotExist
+
+from jobs.models import Job, Upload, WizardDraft
+
+
+def _visible(queryset, user, pk):
+    if not user or not user.is_authenticated:
+        return None
+    try:
+        return queryset.visible_to(user).get(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError):
+        return None
+
+
+def get_job_for_user(user, job_id) -> Job | None:
+    """A saved job (never a wizard's draft one) the user may see."""
+    return _visible(Job.objects.filter(is_draft=False).select_related("destination", "source"), user, job_id)
+
+
+def get_upload_for_user(user, upload_id) -> Upload | None:
+    return _visible(Upload.objects.all(), user, upload_id)
+
+
+def get_draft_for_user(user, draft_id) -> WizardDraft | None:
+    return _visible(WizardDraft.objects.select_related("upload", "job", "trial_job"), user, draft_id)

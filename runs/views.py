@@ -1,0 +1,147 @@
+"""The runs pages: history, the live run page, cancel, rejects, and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Avg, Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from etlportal.pages import found, go, paginate, render_page
+from jobs.models import Job
+from runs import charts
+from runs.api import rejects_csv_response
+from runs.models import FINISHED_STATUSES, JobRun, RunStatus, RunTrigger
+from runs.selectors import get_run_for_user
+from runs.services import run_cancel
+
+ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+def run_facts(run: JobRun) -> dict:
+    """Rate, ETA and timings of a run, as the run page and its live updates show them."""
+    now = timezone.now()
+    elapsed = None
+    if run.started_at:
+        elapsed = (run.finished_at or now) - run.started_at
+    rate = None
+    if elapsed and elapsed.total_seconds() > 0.5 and run.rows_read:
+        rate = run.rows_read / elapsed.total_seconds()
+    eta = None
+    if run.status == RunStatus.RUNNING and elapsed and 0.01 < run.progress < 1:
+        eta = timedelta(seconds=elapsed.total_seconds() * (1 - run.progress) / run.progress)
+    waited = (run.started_at - run.created_at) if run.started_at else None
+    return {"elapsed": elapsed, "rate": rate, "eta": eta, "waited": waited, "active": run.status in ACTIVE}
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = JobRun.objects.visible_to(request.user).filter(job__is_draft=False).select_related("job", "triggered_by")
+    filters = {key: request.GET.get(key, "").strip() for key in ("job", "status", "trigger", "since", "until")}
+    if filters["job"].isdigit():
+        runs = runs.filter(job_id=int(filters["job"]))
+    if filters["status"] in RunStatus.values:
+        runs = runs.filter(status=filters["status"])
+    if filters["trigger"] in RunTrigger.values:
+        runs = runs.filter(trigger=filters["trigger"])
+    for key, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
+        try:
+            runs = runs.filter(**{lookup: date.fromisoformat(filters[key])}) if filters[key] else runs
+        except ValueError:
+            messages.error(request, f"{filters[key]!r} is not a date (YYYY-MM-DD).")
+    page = paginate(request, runs)
+    context = {
+        "page": page,
+        "filters": filters,
+        "query": request.GET.urlencode(),
+        "jobs": Job.objects.visible_to(request.user).filter(is_draft=False).order_by("name"),
+        "statuses": RunStatus.choices,
+        "triggers": RunTrigger.choices,
+        "refresh": any(run.status in ACTIVE for run in page),
+    }
+    return render_page(request, "runs/list.html", context, fragment="runs/_table.html")
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = found(get_run_for_user(request.user, pk))
+    context = {
+        "run": run,
+        "facts": run_facts(run),
+        "events": run.events.all()[:2000],
+        "rejects": run.rejects.all()[:50],
+        "reject_count": run.rejects.count(),
+    }
+    return render_page(request, "runs/detail.html", context, fragment="runs/_status.html")
+
+
+@login_required
+@require_POST
+def run_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    run = found(get_run_for_user(request.user, pk))
+    try:
+        run_cancel(run=run, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, "Cancel requested: the run stops within seconds and rolls back.")
+    return go(request, "runs:detail", pk=run.pk)
+
+
+@login_required
+def run_rejects(request: HttpRequest, pk: int) -> HttpResponse:
+    return rejects_csv_response(found(get_run_for_user(request.user, pk)))
+
+
+# -- the dashboard ------------------------------------------------------------------------------
+DASHBOARD_DAYS = 14
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    runs = JobRun.objects.visible_to(request.user).filter(job__is_draft=False, dry_run=False)
+    today = timezone.localdate()
+    first = today - timedelta(days=DASHBOARD_DAYS - 1)
+    recent = runs.filter(created_at__date__gte=first)
+    days = [first + timedelta(days=n) for n in range(DASHBOARD_DAYS)]
+    by_day: dict[date, dict[str, int]] = {day: {} for day in days}
+    for row in recent.annotate(day=TruncDate("created_at")).values("day", "status").annotate(n=Count("id")):
+        if row["day"] in by_day:
+            by_day[row["day"]][row["status"]] = row["n"]
+    rows_by_day = dict.fromkeys(days, 0)
+    succeeded = recent.filter(status=RunStatus.SUCCEEDED).annotate(day=TruncDate("created_at"))
+    for row in succeeded.values("day").annotate(rows=Sum("rows_written")):
+        if row["day"] in rows_by_day:
+            rows_by_day[row["day"]] = row["rows"] or 0
+    finished = recent.filter(status__in=FINISHED_STATUSES)
+    totals = finished.aggregate(
+        done=Count("id"), ok=Count("id", filter=Q(status=RunStatus.SUCCEEDED)), rows=Sum("rows_written")
+    )
+    slowest = (
+        runs.filter(status=RunStatus.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
+        .values("job_id", "job__name")
+        .annotate(average=Avg(F("finished_at") - F("started_at")), count=Count("id"))
+        .order_by("-average")[:5]
+    )
+    context = {
+        "days": DASHBOARD_DAYS,
+        "runs_chart": charts.stacked_bars(
+            [(day, [by_day[day].get(s, 0) for s in charts.STATUS_ORDER]) for day in days],
+            series=charts.STATUS_ORDER,
+        ),
+        "rows_chart": charts.bars([(day, rows_by_day[day]) for day in days]),
+        "legend": charts.legend(),
+        "success_rate": (totals["ok"] / totals["done"]) if totals["done"] else None,
+        "finished": totals["done"],
+        "rows_loaded": totals["rows"] or 0,
+        "slowest": slowest,
+        "running": runs.filter(status__in=ACTIVE).select_related("job")[:10],
+        "failed": runs.filter(status=RunStatus.FAILED).select_related("job")[:5],
+    }
+    return render_page(request, "runs/dashboard.html", context)

@@ -1,0 +1,333 @@
+"""The "New load" wizard's pages: every step, its fragments, its errors, and who may open it."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs.models import Job, WizardDraft
+from runs.models import JobRun
+from tests.factories import make_credential
+from tests.pages import ORDERS_CSV, browser, htmx, mapping_post, start_wizard
+
+pytestmark = pytest.mark.django_db
+
+
+def _through_destination(client, draft_id, credential, schema, table="orders", create=True):
+    data = {"destination": credential.pk, "schema": schema, "table": table}
+    if create:
+        data["create_table"] = "on"
+    return client.post(f"/new/{draft_id}/destination/", data)
+
+
+def _row(source, destination, type_sql, **extra):
+    return {"include": True, "source_column": source, "destination_column": destination,
+            "destination_type": type_sql, "nullable": True, **extra}  # fmt: skip
+
+
+ROWS = [
+    _row("Order ID", "order_id", "integer", nullable=False),
+    _row("Customer", "customer", "text", transform="trim"),
+    _row("Amount", "amount", "numeric(12,2)"),
+    _row("Quantity", "quantity", "integer"),
+    _row("", "total", "numeric(14,2)", expression="amount * quantity"),
+    _row("Country", "country", "text", include=False),
+]
+
+
+def test_login_is_required_for_every_wizard_page(client):
+    for url in ("/new/", "/new/1/file/", "/new/1/mapping/", "/new/1/preview/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+
+
+def test_upload_page_shows_the_size_limit_and_a_drop_zone(alice, settings):
+    settings.UPLOAD_MAX_BYTES = 5_000_000
+    page = browser(alice).get("/new/").content.decode()
+    assert "Up to 5.0 MB" in page
+    assert 'class="dropzone"' in page
+    assert 'hx-encoding="multipart/form-data"' in page  # upload progress through htmx
+
+
+def test_an_oversized_upload_is_refused_with_both_sizes_and_no_draft(alice, settings):
+    settings.UPLOAD_MAX_BYTES = 100
+    response = browser(alice).post("/new/", {"file": SimpleUploadedFile("big.csv", b"a,b\n" + b"1,2\n" * 200)})
+    assert response.status_code == 413
+    assert "the largest upload allowed is 100 bytes" in response.content.decode()
+    assert not WizardDraft.objects.exists()
+
+
+def test_upload_without_a_file_says_so(alice):
+    response = browser(alice).post("/new/", {})
+    assert response.status_code == 400
+    assert "Choose a CSV file" in response.content.decode()
+
+
+def test_upload_opens_the_file_step_with_what_was_detected(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    page = client.get(f"/new/{draft_id}/file/").content.decode()
+    assert "orders.csv" in page
+    assert "utf-8" in page and "Header row" in page
+    # Inferred types and statistics under each column's name; "NA" is a value, not NULL.
+    assert "integer" in page or "smallint" in page
+    assert "numeric(4,2)" in page
+    assert ">NA<" in page
+
+
+def test_a_malformed_file_shows_its_problem_with_the_line_and_cannot_go_on(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client, 'id,note\n1,"fine, quoted"\n2,ok\n3,"never closed\n4,more\n', name="bad.csv")
+    page = client.get(f"/new/{draft_id}/file/").content.decode()
+    assert "Line 4:" in page and "the file ends inside a quoted field" in page
+    assert "cannot be loaded as it is" in page
+    # The next steps stay closed.
+    response = client.get(f"/new/{draft_id}/destination/")
+    assert response.status_code == 302 and response["Location"].endswith(f"/new/{draft_id}/file/")
+
+
+def test_overriding_a_type_lists_the_values_it_would_reject(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    response = htmx(client, "post", f"/new/{draft_id}/file/", {"type-country": "boolean", "null_markers_set": "1"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<html" not in body  # the fragment, for htmx
+    assert "won&#x27;t fit" in body or "won't fit" in body
+    upload = WizardDraft.objects.get(pk=draft_id).upload
+    assert upload.inspection_options["column_types"] == {"country": "boolean"}
+
+
+def test_a_bad_override_is_a_message_not_a_500(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    response = client.post(f"/new/{draft_id}/file/", {"encoding": "no-such-codec"})
+    assert response.status_code == 200
+    assert "encoding" in response.content.decode().lower()
+
+
+def test_preview_pages_are_fragments(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client, "n\n" + "".join(f"{i}\n" for i in range(1, 60)), name="numbers.csv")
+    body = htmx(client, "get", f"/new/{draft_id}/preview/?page=2").content.decode()
+    assert "<html" not in body
+    assert 'title="21"' in body and 'title="40"' in body and 'title="41"' not in body  # values 21-40 on page 2
+
+
+def test_another_users_draft_is_not_found(alice, bob):
+    draft_id = start_wizard(browser(alice))
+    for step in ("file", "destination", "mapping", "strategy", "review"):
+        assert browser(bob).get(f"/new/{draft_id}/{step}/").status_code == 404
+    assert browser(bob).get(f"/new/{draft_id}/preview/").status_code == 404
+
+
+def test_destination_step_refuses_a_missing_table_unless_it_is_created(alice, dest):
+    client = browser(alice)
+    credential = make_credential(alice)
+    draft_id = start_wizard(client)
+    response = _through_destination(client, draft_id, credential, dest.schema, create=False)
+    assert response.status_code == 200
+    assert f"{dest.schema}.orders does not exist" in response.content.decode()
+    response = _through_destination(client, draft_id, credential, dest.schema)
+    assert response.status_code == 302 and response["Location"].endswith("/mapping/")
+
+
+def test_destination_step_browses_schemas_and_tables_live(alice, existing):
+    client = browser(alice)
+    credential = make_credential(alice)
+    draft_id = start_wizard(client)
+    schemas = htmx(client, "get", f"/new/{draft_id}/browse/?destination={credential.pk}").content.decode()
+    assert existing.schema in schemas
+    tables = htmx(client, "get", f"/new/{draft_id}/browse/?destination={credential.pk}&schema={existing.schema}")
+    assert 'data-pick-table="t"' in tables.content.decode()
+
+
+def test_test_connection_reports_the_server_or_why_not(alice):
+    from credentials.services import credential_create
+
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    good = make_credential(alice)
+    bad = credential_create(
+        owner=alice,
+        name="nowhere",
+        kind="postgresql",
+        host="127.0.0.1",
+        port=1,
+        database="x",
+        username="x",
+        sslmode="disable",
+    )
+    ok = htmx(client, "post", f"/new/{draft_id}/test/", {"destination": good.pk}).content.decode()
+    assert "OK" in ok and "Connected to PostgreSQL" in ok
+    failed = htmx(client, "post", f"/new/{draft_id}/test/", {"destination": bad.pk}).content.decode()
+    assert "Failed" in failed and "127.0.0.1:1" in failed
+
+
+def test_a_destination_made_inline_comes_back_chosen_and_its_password_never_shows(alice):
+    from tests.conftest import dest_credential_fields
+
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    fields = dest_credential_fields(password="canary-Pa55word")
+    response = client.post(f"/new/{draft_id}/new-destination/", {"name": "made here", **fields})
+    assert response.status_code == 302 and "?credential=" in response["Location"]
+    page = client.get(response["Location"]).content.decode()
+    assert "made here" in page and "canary-Pa55word" not in page
+
+
+def test_mapping_proposes_every_file_column_for_a_new_table(alice, dest):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    page = client.get(f"/new/{draft_id}/mapping/").content.decode()
+    for name in ("order_id", "customer", "amount", "quantity", "ordered_on", "country"):
+        assert f'value="{name}"' in page
+    from jobs.drafts import draft_proposed_mappings
+
+    proposed = {
+        m["destination_column"]: m["destination_type"] for m in draft_proposed_mappings(WizardDraft.objects.get())
+    }
+    # Inferred smallint and numeric(4,2): proposed with room for the next file; the rest as inferred.
+    assert proposed == {
+        "order_id": "integer",
+        "customer": "text",
+        "amount": "numeric(18,2)",
+        "quantity": "integer",
+        "ordered_on": "date",
+        "country": "text",
+    }
+
+
+def test_mapping_matches_an_existing_tables_columns_by_normalized_name(alice, dest):
+    dest.execute(f'CREATE TABLE "{dest.schema}".orders (order_id bigint, customer text, extra text)')
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema, create=False)
+    page = client.get(f"/new/{draft_id}/mapping/").content.decode()
+    assert "Table columns no file column matches" in page and "extra" in page
+    draft = WizardDraft.objects.get(pk=draft_id)
+    from jobs.drafts import draft_proposed_mappings
+
+    proposed = {
+        m["destination_column"]: (m["source_column"], m["destination_type"]) for m in draft_proposed_mappings(draft)
+    }
+    assert proposed == {"order_id": ("Order ID", "bigint"), "customer": ("Customer", "text")}
+
+
+def test_the_mapping_preview_shows_transformed_rows_and_a_calculated_column(alice, dest):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    body = htmx(client, "post", f"/new/{draft_id}/mapping/preview/", mapping_post(ROWS)).content.decode()
+    assert "<html" not in body
+    assert ">alice<" in body  # trimmed
+    assert ">21.00<" in body  # 10.50 * 2
+    assert "calculated" in body
+
+
+def test_an_expression_with_an_unknown_name_is_explained_live(alice, dest):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    rows = [*ROWS[:4], dict(ROWS[4], expression="amount * quantiy")]
+    body = htmx(client, "post", f"/new/{draft_id}/mapping/preview/", mapping_post(rows)).content.decode()
+    assert "quantiy" in body and "quantity" in body  # the unknown name, and the suggestion
+    rows = [*ROWS[:4], dict(ROWS[4], expression="__import__('os')")]
+    body = htmx(client, "post", f"/new/{draft_id}/mapping/preview/", mapping_post(rows)).content.decode()
+    assert 'class="notice error"' in body
+
+
+def test_a_new_calculated_row_is_a_fragment(alice, dest):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    body = htmx(client, "get", f"/new/{draft_id}/mapping/row/?index=7").content.decode()
+    assert body.strip().startswith("<tr>") and 'name="m-7-expression"' in body
+
+
+def _to_review(client, alice, dest, strategy="INSERT", keys=()):
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    response = client.post(f"/new/{draft_id}/mapping/", mapping_post(ROWS))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    data = {"load_strategy": strategy, "max_rejected_rows": "0", "upsert_keys": list(keys)}
+    response = client.post(f"/new/{draft_id}/strategy/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return draft_id
+
+
+def test_strategy_needs_keys_for_an_upsert_and_shows_the_ddl(alice, dest):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    client.post(f"/new/{draft_id}/mapping/", mapping_post(ROWS))
+    response = client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "UPSERT", "max_rejected_rows": "0"})
+    assert "An UPSERT needs its key columns" in response.content.decode()
+    ddl = htmx(
+        client,
+        "post",
+        f"/new/{draft_id}/strategy/",
+        {"load_strategy": "UPSERT", "upsert_keys": ["order_id"], "refresh": "1"},
+    )
+    body = ddl.content.decode()
+    assert "<html" not in body
+    assert f"CREATE TABLE &quot;{dest.schema}&quot;.&quot;orders&quot;" in body
+    assert "PRIMARY KEY (&quot;order_id&quot;)" in body
+
+
+def test_review_states_the_plan_and_saves_a_job(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    page = client.get(f"/new/{draft_id}/review/").content.decode()
+    assert f"Create table {dest.schema}.orders with 5 columns; insert 3 rows into {dest.schema}.orders." in page
+    response = client.post(f"/new/{draft_id}/review/", {"name": "orders nightly", "action": "save"})
+    job = Job.objects.get(name="orders nightly")
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+    assert not job.is_draft
+    assert [m.destination_column for m in job.mappings.all()] == ["order_id", "customer", "amount", "quantity", "total"]
+    assert not WizardDraft.objects.filter(pk=draft_id).exists()
+
+
+def test_run_now_from_the_review_opens_the_run_page(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    response = client.post(f"/new/{draft_id}/review/", {"name": "orders", "action": "run"})
+    run = JobRun.objects.get()
+    assert response["Location"] == f"/runs/{run.pk}/"
+    assert run.job.name == "orders" and not run.dry_run
+
+
+def test_a_dry_run_from_the_review_polls_until_finished(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    body = htmx(client, "post", f"/new/{draft_id}/dry-run/").content.decode()
+    run = JobRun.objects.get()
+    assert run.dry_run and run.job.is_draft
+    assert f"/new/{draft_id}/dry-run/{run.pk}/" in body and 'hx-trigger="every 1s"' in body
+    JobRun.objects.filter(pk=run.pk).update(status="SUCCEEDED", rows_read=3, rows_written=3)
+    done = htmx(client, "get", f"/new/{draft_id}/dry-run/{run.pk}/")
+    assert done.status_code == 286  # htmx stops polling
+    assert "Would load" in done.content.decode()
+    # The trial job is nobody's job: not in the list, not openable as a job.
+    assert run.job.name not in client.get("/jobs/").content.decode()
+    assert client.get(f"/jobs/{run.job_id}/").status_code == 404
+
+
+def test_editing_a_job_goes_through_the_wizard_and_changes_that_job(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    client.post(f"/new/{draft_id}/review/", {"name": "orders", "action": "save"})
+    job = Job.objects.get(name="orders")
+    response = client.post(f"/jobs/{job.pk}/edit/")
+    edit_id = int(response["Location"].strip("/").split("/")[1])
+    assert "Editing job" in client.get(f"/new/{edit_id}/review/").content.decode()
+    client.post(f"/new/{edit_id}/strategy/", {"load_strategy": "TRUNCATE_INSERT", "max_rejected_rows": "5"})
+    client.post(f"/new/{edit_id}/review/", {"name": "orders renamed", "action": "save"})
+    job.refresh_from_db()
+    assert (job.name, job.load_strategy, job.max_rejected_rows) == ("orders renamed", "TRUNCATE_INSERT", 5)
+    assert Job.objects.count() == 1
+
+
+def test_orders_csv_is_what_the_tests_think_it_is():
+    assert ORDERS_CSV.count("\n") == 4
