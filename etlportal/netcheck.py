@@ -11,6 +11,12 @@ def host_port(url: str, default_port: int) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
+def scheme_and_host(url: str) -> str:
+    """A URL shown by scheme and host only: its user, path or query may carry a token."""
+    parts = urlsplit(str(url or ""))
+    return f"{parts.scheme}://{parts.hostname}" if parts.hostname else ""
+
+
 def describe_redis_url(url: str) -> str:
     host, port = host_port(url, 6379)
     return f"{host}:{port}"

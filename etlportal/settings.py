@@ -210,6 +210,29 @@ CELERY_TASK_TIME_LIMIT = RUN_TIME_LIMIT + 60
 # DuckDB destinations are files inside this folder (on the worker); no other path is allowed.
 DUCKDB_DIR = Path(os.environ.get("DUCKDB_DIR") or DATA_DIR / "duckdb").resolve()
 
+# dbt: an uploaded project archive may unpack to at most this many bytes; runs work in temporary
+# directories under DBT_WORK_DIR (the system's temporary folder when unset), never in the project.
+DBT_ARCHIVE_MAX_BYTES = env_int("DBT_ARCHIVE_MAX_BYTES", 50 * 1024**2)
+DBT_WORK_DIR = os.environ.get("DBT_WORK_DIR", "").strip() or None
+if DBT_WORK_DIR:
+    Path(DBT_WORK_DIR).mkdir(parents=True, exist_ok=True)
+
+# Alerts: links in e-mails and webhooks point at PORTAL_URL. E-mail goes through Django's backend:
+# SMTP when EMAIL_HOST is set, else written to files under EMAIL_FILE_PATH (nothing is lost, nothing
+# is sent by surprise), or EMAIL_BACKEND chosen outright.
+PORTAL_URL = os.environ.get("PORTAL_URL", "").strip() or "http://localhost:8000"
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 20
+EMAIL_FILE_PATH = Path(os.environ.get("EMAIL_FILE_PATH") or DATA_DIR / "mail")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "ETL Portal <etlportal@localhost>"
+
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from etlportal import health
-from jobs.urls import wizard_urlpatterns
+from jobs.urls import dbt_urlpatterns, pipeline_urlpatterns, schedule_urlpatterns, wizard_urlpatterns
 from runs.views import dashboard
 
 admin.site.site_header = "ETL Portal administration"
@@ -16,6 +16,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("new/", include(wizard_urlpatterns)),
     path("jobs/", include("jobs.urls")),
+    path("pipelines/", include((pipeline_urlpatterns, "pipelines"))),
+    path("dbt/", include((dbt_urlpatterns, "dbt"))),
+    path("schedules/", include((schedule_urlpatterns, "schedules"))),
     path("runs/", include("runs.urls")),
     path("credentials/", include("credentials.urls")),
     path("admin/", admin.site.urls),

@@ -3,8 +3,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from jobs import services
-from jobs.models import ColumnMapping, Job, Upload
+from etlportal.forms import EmailListField
+from jobs import dbt_projects, pipelines, schedules, services
+from jobs.models import ColumnMapping, DbtProject, Job, Pipeline, PipelineStep, Schedule, Upload
 from runs.models import RunTrigger
 from runs.services import run_create
 
@@ -67,8 +68,26 @@ class ColumnMappingInline(admin.TabularInline):
     ordering = ["position"]
 
 
+class AlertsAdminForm(forms.ModelForm):
+    """Alert addresses typed as text (one per line or comma-separated), stored as a list."""
+
+    alert_emails = EmailListField(required=False, help_text="Addresses told when a run fails.")
+    alert_webhook_url = forms.CharField(
+        required=False, max_length=1000, help_text="POSTed a JSON message when a run fails (http or https)."
+    )
+
+    def clean(self):
+        data = super().clean()
+        # The service's own checks, on the form (a pipeline's are not otherwise run before saving).
+        for field, errors in services.alert_problems(self.instance).items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, errors)
+        return data
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
+    form = AlertsAdminForm
     list_display = ["name", "owner", "destination", "target", "load_strategy", "create_table", "updated_at"]
     list_filter = ["load_strategy", "create_table", "destination__kind", "owner"]
     search_fields = ["name", "table", "schema", "owner__username", "destination__name"]
@@ -136,3 +155,221 @@ class JobAdmin(admin.ModelAdmin):
             else:
                 kind = "dry run" if dry_run else "run"
                 self.message_user(request, f"{job.name}: {kind} {run.pk} queued.", messages.SUCCESS)
+
+
+# -- dbt projects, pipelines, schedules: saved through their services, as from the pages and API --
+class DbtProjectAdminForm(forms.ModelForm):
+    path = forms.CharField(required=False, help_text="A directory the workers can read, holding dbt_project.yml.")
+    archive = forms.FileField(required=False, help_text="Or a zip archive of the project (replaces its files).")
+
+    class Meta:
+        model = DbtProject
+        fields = ["owner", "name", "credential", "target_schema", "threads", "use_project_profiles"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        errors = dbt_projects.dbt_project_problems(
+            **{name: data.get(name) for name in DBT_PROJECT_FIELDS if name != "use_project_profiles"},
+            project=self.instance if self.instance.pk else None,
+        )
+        for field, problems in errors.items():
+            self.add_error(field if field in self.fields else None, problems)
+        return data
+
+
+DBT_PROJECT_FIELDS = ("name", "credential", "target_schema", "threads", "use_project_profiles", "path", "archive")
+
+
+@admin.register(DbtProject)
+class DbtProjectAdmin(admin.ModelAdmin):
+    form = DbtProjectAdminForm
+    list_display = ["name", "owner", "source", "where", "credential", "target_schema", "updated_at"]
+    list_filter = ["source", "owner"]
+    search_fields = ["name", "path", "owner__username"]
+    readonly_fields = ["source", "problem"]
+
+    def get_fields(self, request, obj=None):
+        return [
+            "owner",
+            "name",
+            "credential",
+            "target_schema",
+            "threads",
+            "use_project_profiles",
+            "path",
+            "archive",
+        ] + (["source", "problem"] if obj else [])
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk}
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and obj.source == "path":
+            form.base_fields["path"].initial = obj.path
+        return form
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data.get(name) for name in DBT_PROJECT_FIELDS}
+        fields["path"] = fields["path"] or ""
+        if change:
+            dbt_projects.dbt_project_update(project=obj, **fields)
+        else:
+            project = dbt_projects.dbt_project_create(owner=form.cleaned_data["owner"], **fields)
+            obj.pk = project.pk
+
+    def delete_model(self, request, obj):
+        dbt_projects.dbt_project_delete(project=obj)
+
+    def delete_queryset(self, request, queryset):
+        for project in queryset:
+            _delete_or_report(self, request, dbt_projects.dbt_project_delete, project=project)
+
+    @admin.display(description="Directory or archive")
+    def where(self, obj):
+        return obj.path or (obj.archive.name if obj.archive else "")
+
+    @admin.display(description="Readable now?")
+    def problem(self, obj):
+        return dbt_projects.dbt_project_check(obj) or "yes"
+
+
+class StepFormSet(forms.BaseInlineFormSet):
+    """The steps are checked together with the pipeline, by the service's rules."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        owner = self.instance.owner if self.instance.owner_id else None
+        for form in self.forms:
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and owner is not None:
+                problems = pipelines.step_problems(form.save(commit=False), owner=owner)
+                if problems:
+                    raise forms.ValidationError(problems)
+
+
+class PipelineStepInline(admin.TabularInline):
+    model = PipelineStep
+    formset = StepFormSet
+    extra = 0
+    fields = ["position", *pipelines.STEP_FIELDS]
+    ordering = ["position"]
+    raw_id_fields = ["job"]
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    form = AlertsAdminForm
+    list_display = ["name", "owner", "step_count", "timeout_minutes", "updated_at"]
+    list_filter = ["owner"]
+    search_fields = ["name", "description", "owner__username"]
+    inlines = [PipelineStepInline]
+    actions = ["run_now"]
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved with its steps, through the service, in save_related()
+
+    def save_related(self, request, form, formsets, change):
+        kept = sorted(
+            (f for f in formsets[0].forms if f.cleaned_data and not f.cleaned_data.get("DELETE")),
+            key=lambda f: f.cleaned_data.get("position") or 0,
+        )
+        steps = [{name: f.cleaned_data.get(name) for name in pipelines.STEP_FIELDS} for f in kept]
+        for step in steps:
+            step["dbt_vars"] = step["dbt_vars"] or {}
+            for name in ("dbt_command", "select", "exclude"):
+                step[name] = step[name] or ""
+        fields = {name: form.cleaned_data[name] for name in pipelines.PIPELINE_FIELDS if name in form.cleaned_data}
+        if change:
+            pipelines.pipeline_update(pipeline=form.instance, steps=steps, **fields)
+        else:
+            pipeline = pipelines.pipeline_create(owner=form.cleaned_data["owner"], steps=steps, **fields)
+            form.instance.pk = pipeline.pk
+        formsets[0].new_objects, formsets[0].changed_objects, formsets[0].deleted_objects = [], [], []
+
+    def delete_model(self, request, obj):
+        pipelines.pipeline_delete(pipeline=obj)
+
+    def delete_queryset(self, request, queryset):
+        for pipeline in queryset:
+            _delete_or_report(self, request, pipelines.pipeline_delete, pipeline=pipeline)
+
+    @admin.display(description="Steps")
+    def step_count(self, obj):
+        return obj.steps.count()
+
+    @admin.action(description="Run now")
+    def run_now(self, request, queryset):
+        from runs.pipelines import pipeline_run_create
+
+        for pipeline in queryset:
+            try:
+                run = pipeline_run_create(pipeline=pipeline, trigger=RunTrigger.MANUAL, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{pipeline.name}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{pipeline.name}: run {run.pk} queued.", messages.SUCCESS)
+
+
+class ScheduleAdminForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ["owner", "name", "job", "pipeline", "cron", "timezone", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        candidate = Schedule(**{name: data.get(name) for name in self.Meta.fields if name != "owner"})
+        candidate.owner = data.get("owner")
+        try:
+            schedules.schedule_check(candidate)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleAdminForm
+    list_display = ["name", "owner", "target", "cron", "timezone", "description", "enabled"]
+    list_filter = ["enabled", "timezone", "owner"]
+    search_fields = ["name", "cron", "owner__username", "job__name", "pipeline__name"]
+    raw_id_fields = ["job"]
+    actions = ["enable", "disable"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in ("name", "cron", "timezone", "enabled", "job", "pipeline")}
+        if change:
+            schedules.schedule_update(schedule=obj, **fields)
+        else:
+            schedule = schedules.schedule_create(owner=form.cleaned_data["owner"], **fields)
+            obj.pk = schedule.pk
+
+    def delete_model(self, request, obj):
+        schedules.schedule_delete(schedule=obj)
+
+    def delete_queryset(self, request, queryset):
+        for schedule in queryset:
+            schedules.schedule_delete(schedule=schedule)
+
+    @admin.display(description="When")
+    def description(self, obj):
+        try:
+            return schedules.describe(obj.cron)
+        except ValidationError:
+            return obj.cron
+
+    @admin.action(description="Enable")
+    def enable(self, request, queryset):
+        for schedule in queryset:
+            schedules.schedule_update(schedule=schedule, enabled=True)
+
+    @admin.action(description="Disable")
+    def disable(self, request, queryset):
+        for schedule in queryset:
+            schedules.schedule_update(schedule=schedule, enabled=False)

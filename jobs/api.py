@@ -145,6 +145,9 @@ class JobSerializer(serializers.ModelSerializer):
     source = OwnedPrimaryKeyField(queryset=Upload.objects.all(), allow_null=True, required=False)
     destination = OwnedPrimaryKeyField(queryset=Credential.objects.all())
     mappings = ColumnMappingSerializer(many=True, help_text="In order; replaces all mappings on update.")
+    alert_emails = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Addresses told when a run fails."
+    )
 
     class Meta:
         model = Job
@@ -168,7 +171,8 @@ class JobViewSet(viewsets.ModelViewSet):
     serializer_class = JobSerializer
 
     def get_queryset(self):
-        return Job.objects.visible_to(self.request.user).select_related("owner").prefetch_related("mappings")
+        jobs = Job.objects.visible_to(self.request.user).filter(is_draft=False)  # not the wizard's trial jobs
+        return jobs.select_related("owner").prefetch_related("mappings")
 
     def perform_destroy(self, instance):
         services.job_delete(job=instance)

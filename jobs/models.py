@@ -52,7 +52,27 @@ class LoadStrategy(models.TextChoices):
     TRUNCATE_INSERT = "TRUNCATE_INSERT", "Replace all rows"
 
 
-class Job(models.Model):
+class AlertSettings(models.Model):
+    """Who hears about a job's or a pipeline's runs (runs.alerts). Never secrets in what is sent."""
+
+    alert_emails = models.JSONField(default=list, blank=True, help_text="Addresses told when a run fails.")
+    alert_webhook_url = models.URLField(
+        max_length=1000, blank=True, default="", help_text="POSTed a JSON message when a run fails."
+    )
+    alert_on_success = models.BooleanField(default=False, help_text="Also tell them when a run succeeds.")
+    alert_after_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Also tell them when a run is still going after this many minutes."
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def alerts_configured(self) -> bool:
+        return bool(self.alert_emails or self.alert_webhook_url)
+
+
+class Job(AlertSettings):
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     source = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
@@ -163,3 +183,134 @@ class WizardDraft(models.Model):
 
     def __str__(self) -> str:
         return f"Draft {self.pk}: {self.upload}"
+
+
+class DbtProjectSource(models.TextChoices):
+    PATH = "path", "A directory on the worker"
+    ARCHIVE = "archive", "An uploaded zip archive"
+
+
+class DbtProject(models.Model):
+    """A dbt project, run by the workers with a profile generated from `credential` (runs.dbt)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dbt_projects")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=DbtProjectSource.choices, default=DbtProjectSource.PATH)
+    path = models.CharField(
+        max_length=1000, blank=True, default="", help_text="The project's directory, as the workers see it."
+    )
+    archive = models.FileField(upload_to="dbt/%Y/%m/%d/", max_length=500, blank=True)
+    credential = models.ForeignKey("credentials.Credential", on_delete=models.PROTECT, related_name="dbt_projects")
+    target_schema = models.CharField(max_length=63, default="analytics", help_text="dbt's target schema.")
+    threads = models.PositiveSmallIntegerField(default=4)
+    use_project_profiles = models.BooleanField(
+        default=False, help_text="Use the project's own profiles.yml instead of one made from the credential."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pipeline(AlertSettings):
+    """Steps run in order: loads and dbt commands. A failing step stops it; the rest are skipped."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pipelines")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    timeout_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A run still going after this long is stopped and failed."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StepKind(models.TextChoices):
+    LOAD = "load", "Load a job"
+    DBT = "dbt", "dbt command"
+
+
+class DbtCommand(models.TextChoices):
+    BUILD = "build", "build"
+    RUN = "run", "run"
+    TEST = "test", "test"
+    SEED = "seed", "seed"
+    SNAPSHOT = "snapshot", "snapshot"
+    DEPS = "deps", "deps"
+
+
+class PipelineStep(models.Model):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=StepKind.choices)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, null=True, blank=True, related_name="pipeline_steps")
+    dbt_project = models.ForeignKey(
+        DbtProject, on_delete=models.PROTECT, null=True, blank=True, related_name="pipeline_steps"
+    )
+    dbt_command = models.CharField(max_length=10, choices=DbtCommand.choices, blank=True, default="")
+    select = models.CharField(max_length=1000, blank=True, default="")
+    exclude = models.CharField(max_length=1000, blank=True, default="")
+    full_refresh = models.BooleanField(default=False)
+    dbt_vars = models.JSONField(default=dict, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0, help_text="Attempts after the first one fails.")
+    retry_delay_seconds = models.PositiveIntegerField(default=60)
+
+    class Meta:
+        ordering = ["pipeline", "position"]
+        constraints = [models.UniqueConstraint(fields=["pipeline", "position"], name="step_unique_position")]
+
+    def __str__(self) -> str:
+        if self.kind == StepKind.LOAD:
+            return f"load {self.job}"
+        return f"dbt {self.dbt_command} {self.select}".strip()
+
+
+class Schedule(models.Model):
+    """When a job or a pipeline runs by itself: a cron expression in a time zone, kept in
+    django-celery-beat's tables (periodic_task) so beat picks changes up without a restart."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=200)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, null=True, blank=True, related_name="schedules")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, null=True, blank=True, related_name="schedules")
+    cron = models.CharField(max_length=200, help_text="minute hour day-of-month month day-of-week")
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(job__isnull=False, pipeline__isnull=True)
+                | models.Q(job__isnull=True, pipeline__isnull=False),
+                name="schedule_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target(self):
+        return self.job or self.pipeline

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ObjectDoesNotExist
 
-from jobs.models import Job, Upload, WizardDraft
+from jobs.models import DbtProject, Job, Pipeline, Schedule, Upload, WizardDraft
 
 
 def _visible(queryset, user, pk):
@@ -25,3 +25,15 @@ def get_upload_for_user(user, upload_id) -> Upload | None:
 
 def get_draft_for_user(user, draft_id) -> WizardDraft | None:
     return _visible(WizardDraft.objects.select_related("upload", "job", "trial_job"), user, draft_id)
+
+
+def get_pipeline_for_user(user, pipeline_id) -> Pipeline | None:
+    return _visible(Pipeline.objects.all(), user, pipeline_id)
+
+
+def get_dbt_project_for_user(user, project_id) -> DbtProject | None:
+    return _visible(DbtProject.objects.select_related("credential"), user, project_id)
+
+
+def get_schedule_for_user(user, schedule_id) -> Schedule | None:
+    return _visible(Schedule.objects.select_related("job", "pipeline"), user, schedule_id)

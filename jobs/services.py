@@ -24,6 +24,7 @@ from jobs.transform import ColumnSpec, validate_columns
 
 logger = logging.getLogger(__name__)
 
+ALERT_FIELDS = ("alert_emails", "alert_webhook_url", "alert_on_success", "alert_after_minutes")
 JOB_FIELDS = (
     "name",
     "source",
@@ -35,6 +36,7 @@ JOB_FIELDS = (
     "upsert_keys",
     "max_rejected_rows",
     "max_rejected_ratio",
+    *ALERT_FIELDS,
 )
 MAPPING_FIELDS = (
     "source_column",
@@ -195,6 +197,9 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
         add("upsert_keys", "An UPSERT needs its key columns: the destination columns that identify a row.")
     if job.max_rejected_ratio is not None and not 0 <= job.max_rejected_ratio <= 1:
         add("max_rejected_ratio", "A share of the rows read, from 0 to 1 (0.01 is 1%).")
+    for field, problems in alert_problems(job).items():
+        for problem in problems:
+            add(field, problem)
     for problem in validate_columns(column_specs(mappings), source_names=_source_names(job)):
         add("mappings", problem[:1].upper() + problem[1:] + ".")
     destination_columns = {m.destination_column for m in mappings}
@@ -212,6 +217,30 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
     if errors:
         raise ValidationError(errors)
     job.full_clean(exclude=["owner", "destination", "source"])
+
+
+def alert_problems(subject) -> dict[str, list[str]]:
+    """What is wrong with a job's or a pipeline's alert settings (runs.alerts sends them)."""
+    from django.core.validators import URLValidator, validate_email
+
+    errors: dict[str, list[str]] = {}
+    emails = subject.alert_emails
+    if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
+        errors["alert_emails"] = ["A list of e-mail addresses."]
+    else:
+        for email in emails:
+            try:
+                validate_email(email)
+            except ValidationError:
+                errors.setdefault("alert_emails", []).append(f"{email!r} is not an e-mail address.")
+    if subject.alert_webhook_url:
+        try:
+            URLValidator(schemes=["http", "https"])(subject.alert_webhook_url)
+        except ValidationError:
+            errors["alert_webhook_url"] = ["An http:// or https:// address."]
+    if subject.alert_after_minutes is not None and subject.alert_after_minutes < 1:
+        errors["alert_after_minutes"] = ["At least 1 minute."]
+    return errors
 
 
 def _source_names(job: Job) -> list[str] | None:
@@ -340,6 +369,11 @@ def job_delete(*, job: Job) -> None:
     active = job_active_run_id(job)
     if active is not None:
         raise ValidationError(f"Job {job.name!r} has a run in progress (run {active}); wait for it to finish first.")
+    from jobs.pipelines import pipelines_using
+
+    used = pipelines_using(job)
+    if used:
+        raise ValidationError(f"Job {job.name!r} is a step of pipeline(s) {', '.join(used)}; remove those steps first.")
     job.delete()
 
 

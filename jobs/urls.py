@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import views, wizard_views
+from jobs import pipeline_views, schedule_views, views, wizard_views
 
 app_name = "jobs"
 
@@ -11,6 +11,33 @@ urlpatterns = [
     path("<int:pk>/edit/", views.job_edit, name="edit"),
     path("<int:pk>/duplicate/", views.job_copy, name="duplicate"),
     path("<int:pk>/delete/", views.job_remove, name="delete"),
+    path("<int:pk>/alerts/", pipeline_views.job_alerts, name="alerts"),
+]
+
+pipeline_urlpatterns = [
+    path("", pipeline_views.pipeline_list, name="list"),
+    path("new/", pipeline_views.pipeline_new, name="new"),
+    path("<int:pk>/", pipeline_views.pipeline_detail, name="detail"),
+    path("<int:pk>/edit/", pipeline_views.pipeline_edit, name="edit"),
+    path("<int:pk>/run/", pipeline_views.pipeline_run, name="run"),
+    path("<int:pk>/delete/", pipeline_views.pipeline_remove, name="delete"),
+]
+
+dbt_urlpatterns = [
+    path("", pipeline_views.dbt_list, name="list"),
+    path("new/", pipeline_views.dbt_new, name="new"),
+    path("<int:pk>/", pipeline_views.dbt_detail, name="detail"),
+    path("<int:pk>/edit/", pipeline_views.dbt_edit, name="edit"),
+    path("<int:pk>/delete/", pipeline_views.dbt_remove, name="delete"),
+]
+
+schedule_urlpatterns = [
+    path("", schedule_views.schedule_list, name="list"),
+    path("new/", schedule_views.schedule_new, name="new"),
+    path("describe/", schedule_views.schedule_describe, name="describe"),
+    path("<int:pk>/", schedule_views.schedule_edit, name="edit"),
+    path("<int:pk>/toggle/", schedule_views.schedule_toggle, name="toggle"),
+    path("<int:pk>/delete/", schedule_views.schedule_remove, name="delete"),
 ]
 
 # The "New load" wizard: one URL per step (the step's name in the path), and its fragments.

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from etlportal.pages import attempt, delete_page, found, go, paginate, render_page
 from jobs.drafts import draft_for_job
-from jobs.models import Job
+from jobs.models import Job, Pipeline
 from jobs.selectors import get_job_for_user
 from jobs.services import job_active_run_id, job_delete, job_duplicate
 from runs.services import run_create
@@ -43,6 +43,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "mappings": job.mappings.order_by("position"),
         "runs": job.runs.select_related("triggered_by")[:10],
         "active_run": job_active_run_id(job),
+        "schedules": job.schedules.order_by("name"),
+        "pipelines": Pipeline.objects.filter(steps__job=job).distinct().order_by("name"),
     }
     return render_page(request, "jobs/detail.html", context)
 

@@ -5,7 +5,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from runs.api import rejects_csv_response
-from runs.models import JobRun, RejectedRow, RunEvent
+from runs.models import DbtNodeResult, JobRun, RejectedRow, RunEvent, RunKind
 from runs.services import run_cancel
 
 
@@ -43,13 +43,44 @@ class RejectedRowInline(admin.TabularInline):
         return False
 
 
+class DbtNodeResultInline(admin.TabularInline):
+    model = DbtNodeResult
+    extra = 0
+    can_delete = False
+    fields = ["name", "resource_type", "status", "execution_time", "rows_affected", "failures", "message"]
+    readonly_fields = fields
+    verbose_name_plural = "dbt results (run_results.json)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StepRunInline(admin.TabularInline):
+    model = JobRun
+    fk_name = "parent"
+    extra = 0
+    can_delete = False
+    fields = ["step_link", "step_position", "attempt", "kind", "status", "rows_written", "error_message"]
+    readonly_fields = fields
+    ordering = ["step_position", "attempt"]
+    verbose_name_plural = "Steps"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Run")
+    def step_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:runs_jobrun_change", args=[obj.pk]), obj.title)
+
+
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
     """Run data is a record of what happened: read-only, but a run can be cancelled."""
 
     list_display = [
         "id",
-        "job",
+        "kind",
+        "title",
         "status",
         "trigger",
         "rows_read",
@@ -59,12 +90,18 @@ class JobRunAdmin(admin.ModelAdmin):
         "duration",
         "error_location",
     ]
-    list_filter = ["status", "trigger", "created_at", "job__owner"]
-    search_fields = ["job__name", "error_message", "celery_task_id", "triggered_by__username"]
+    list_filter = ["kind", "status", "trigger", "created_at", "owner"]
+    search_fields = ["job__name", "pipeline__name", "error_message", "celery_task_id", "triggered_by__username"]
     date_hierarchy = "created_at"
-    inlines = [RunEventInline, RejectedRowInline]
+    inlines = [StepRunInline, DbtNodeResultInline, RunEventInline, RejectedRowInline]
     readonly_fields = [field.name for field in JobRun._meta.fields] + ["duration", "rejects_download"]
-    actions = ["cancel_runs"]
+    actions = ["cancel_runs", "retry_from_failed_step"]
+
+    def get_inlines(self, request, obj):
+        if obj is None:
+            return []
+        wanted = {RunKind.PIPELINE: StepRunInline, RunKind.DBT: DbtNodeResultInline}.get(obj.kind)
+        return [inline for inline in self.inlines if inline in (wanted, RunEventInline, RejectedRowInline)]
 
     def get_urls(self):
         download = path(
@@ -94,6 +131,18 @@ class JobRunAdmin(admin.ModelAdmin):
                 self.message_user(request, "; ".join(exc.messages), messages.WARNING)
             else:
                 self.message_user(request, f"Run {run.pk}: cancel requested.", messages.SUCCESS)
+
+    @admin.action(description="Retry from the failed step (pipeline runs)")
+    def retry_from_failed_step(self, request, queryset):
+        from runs.pipelines import pipeline_retry
+
+        for run in queryset:
+            try:
+                again = pipeline_retry(run=run, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"Run {run.pk}: {'; '.join(exc.messages)}", messages.WARNING)
+            else:
+                self.message_user(request, f"Run {run.pk}: retried as run {again.pk}.", messages.SUCCESS)
 
     def has_add_permission(self, request):
         return False

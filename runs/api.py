@@ -7,7 +7,8 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from runs.models import JobRun, RejectedRow, RunEvent, RunStatus
+from runs.models import DbtNodeResult, JobRun, RejectedRow, RunEvent, RunKind, RunStatus
+from runs.selectors import top_level_runs
 from runs.services import run_cancel
 
 
@@ -23,8 +24,24 @@ class RunEventSerializer(serializers.ModelSerializer):
         fields = ["id", "created_at", "level", "phase", "message"]
 
 
+class DbtNodeResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DbtNodeResult
+        fields = [
+            "unique_id",
+            "name",
+            "resource_type",
+            "status",
+            "execution_time",
+            "rows_affected",
+            "failures",
+            "message",
+        ]
+
+
 class RunSerializer(serializers.ModelSerializer):
-    job_name = serializers.CharField(source="job.name", read_only=True)
+    job_name = serializers.CharField(source="job.name", read_only=True, default=None)
+    title = serializers.CharField(read_only=True, help_text="What ran: the job, the pipeline or the dbt command.")
     triggered_by = serializers.CharField(source="triggered_by.username", read_only=True, default=None)
     error_location = serializers.CharField(read_only=True)
 
@@ -32,8 +49,18 @@ class RunSerializer(serializers.ModelSerializer):
         model = JobRun
         fields = [
             "id",
+            "kind",
+            "title",
             "job",
             "job_name",
+            "pipeline",
+            "dbt_project",
+            "parent",
+            "step_position",
+            "attempt",
+            "retry_of",
+            "schedule",
+            "schedule_slot",
             "status",
             "trigger",
             "triggered_by",
@@ -65,6 +92,13 @@ class RunSerializer(serializers.ModelSerializer):
     list=extend_schema(
         parameters=[
             OpenApiParameter("job", OpenApiTypes.INT, description="Only runs of this job."),
+            OpenApiParameter("pipeline", OpenApiTypes.INT, description="Only runs of this pipeline."),
+            OpenApiParameter(
+                "parent",
+                OpenApiTypes.INT,
+                description="The steps of this pipeline run (without it, the list holds loads, dbt commands and "
+                "pipeline runs, not their steps).",
+            ),
             OpenApiParameter(
                 "status", OpenApiTypes.STR, enum=RunStatus.values, description="Only runs in this status."
             ),
@@ -72,25 +106,62 @@ class RunSerializer(serializers.ModelSerializer):
     )
 )
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Runs with their counters; start one with POST /api/jobs/{id}/run/."""
+    """Runs with their counters; start one with POST /api/jobs/{id}/run/ or /api/pipelines/{id}/run/.
+
+    A pipeline run has a child run per step (and per attempt): list them with ?parent={id}.
+    """
 
     queryset = JobRun.objects.none()  # for the schema; get_queryset() picks the rows
     serializer_class = RunSerializer
 
     def get_queryset(self):
-        runs = JobRun.objects.visible_to(self.request.user).select_related("job", "triggered_by")
-        job = self.request.query_params.get("job")
-        if job:
-            try:
-                runs = runs.filter(job_id=int(job))
-            except ValueError:
-                raise serializers.ValidationError({"job": "A job id is a whole number."}) from None
+        user = self.request.user
+        related = ("job", "pipeline", "dbt_project", "triggered_by")
+        if self.action != "list":
+            return JobRun.objects.visible_to(user).exclude(job__is_draft=True).select_related(*related)
+        parent = self._number("parent")
+        if parent is not None:
+            runs = JobRun.objects.visible_to(user).filter(parent_id=parent)
+        else:
+            runs = top_level_runs(user)
+        for name in ("job", "pipeline"):
+            value = self._number(name)
+            if value is not None:
+                runs = runs.filter(**{f"{name}_id": value})
         status = self.request.query_params.get("status")
         if status:
             if status not in RunStatus.values:
                 raise serializers.ValidationError({"status": f"One of {', '.join(RunStatus.values)}."})
             runs = runs.filter(status=status)
-        return runs
+        return runs.select_related(*related).order_by("-created_at", "-id")
+
+    def _number(self, name: str) -> int | None:
+        value = self.request.query_params.get(name, "").strip()
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit()):
+            raise serializers.ValidationError({name: f"A {name} id is a whole number."})
+        return int(value)
+
+    @extend_schema(responses=DbtNodeResultSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="dbt-results")
+    def dbt_results(self, request, pk=None):
+        """A dbt step's per-node results from run_results.json: models, seeds and snapshots, then tests."""
+        results = self.get_object().dbt_results.all()
+        page = self.paginate_queryset(results)
+        return self.get_paginated_response(DbtNodeResultSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Retry a failed or cancelled pipeline run from its failed step: steps that succeeded are reused."""
+        from runs.pipelines import pipeline_retry
+
+        run = self.get_object()
+        if run.kind != RunKind.PIPELINE:
+            raise serializers.ValidationError({"detail": ["Only a pipeline run is retried from its failed step."]})
+        again = pipeline_retry(run=run, user=request.user)
+        return Response(RunSerializer(again, context={"request": request}).data, status=202)
 
     @extend_schema(responses=RunEventSerializer(many=True))
     @action(detail=True, methods=["get"])

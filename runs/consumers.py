@@ -47,17 +47,12 @@ class RunProgressConsumer(_RunGroup, AsyncJsonWebsocketConsumer):
 
 
 def _status_html(user, run_id: int) -> str:
-    from runs.views import run_facts
+    from runs.views import run_context
 
     run = get_run_for_user(user, run_id)
     if run is None:
         return ""
-    context = {
-        "run": run,
-        "facts": run_facts(run),
-        "rejects": run.rejects.all()[:50],
-        "reject_count": run.rejects.count(),
-    }
+    context = run_context(run)
     return f'<div id="run-status" hx-swap-oob="true">{render_to_string("runs/_status.html", context)}</div>'
 
 

@@ -63,9 +63,10 @@ class Watcher(threading.Thread):
     aborts the database statement in flight through the connector's cancel function.
     """
 
-    def __init__(self, run_id: int, interval: float):
+    def __init__(self, run_id: int, interval: float, also: list[int] | tuple = ()):
         super().__init__(name=f"watch-run-{run_id}", daemon=True)
         self.run_id = run_id
+        self.beating = [run_id, *also]  # a pipeline step keeps its pipeline's run alive too
         self.interval = interval
         self.cancelled = threading.Event()
         self._stopped = threading.Event()
@@ -84,7 +85,7 @@ class Watcher(threading.Thread):
             while not self._stopped.wait(min(self.interval, CANCEL_POLL_SECONDS)):
                 try:
                     if time.monotonic() - last_beat >= self.interval:
-                        JobRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                        JobRun.objects.filter(pk__in=self.beating, status=RunStatus.RUNNING).update(
                             heartbeat_at=timezone.now()
                         )
                         last_beat = time.monotonic()
@@ -327,7 +328,7 @@ def _display(value) -> str | None:
 def execute(run_id: int) -> None:
     run = JobRun.objects.select_related("job__source", "job__destination").get(pk=run_id)
     job = run.job
-    watcher = Watcher(run.pk, settings.RUN_HEARTBEAT_INTERVAL)
+    watcher = Watcher(run.pk, settings.RUN_HEARTBEAT_INTERVAL, also=[run.parent_id] if run.parent_id else [])
     watcher.start()
     progress = None
     stream = None

@@ -10,9 +10,16 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "SUCCEEDED", "Succeeded"
     FAILED = "FAILED", "Failed"
     CANCELLED = "CANCELLED", "Cancelled"
+    SKIPPED = "SKIPPED", "Skipped"  # a pipeline step not run: a step before it failed
 
 
-FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
+
+
+class RunKind(models.TextChoices):
+    LOAD = "load", "Load"
+    DBT = "dbt", "dbt"
+    PIPELINE = "pipeline", "Pipeline"
 
 
 class RunTrigger(models.TextChoices):
@@ -22,11 +29,34 @@ class RunTrigger(models.TextChoices):
 
 
 class JobRunQuerySet(OwnedQuerySet):
-    owner_field = "job__owner"
+    owner_field = "owner"
 
 
 class JobRun(models.Model):
-    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="runs")
+    """One run: a load of a job, a dbt command, or a pipeline (whose steps are runs of their own,
+    its children). The same log, live page, cancel, heartbeat and reaper serve all three."""
+
+    kind = models.CharField(max_length=10, choices=RunKind.choices, default=RunKind.LOAD)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, null=True, blank=True, related_name="runs")
+    pipeline = models.ForeignKey("jobs.Pipeline", on_delete=models.CASCADE, null=True, blank=True, related_name="runs")
+    dbt_project = models.ForeignKey(
+        "jobs.DbtProject", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    # A pipeline's step: the pipeline's run, the step's place in it, which attempt this is.
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="steps")
+    step_position = models.PositiveIntegerField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    # Pipelines: the steps as they were when the run started (a later edit changes no history);
+    # dbt steps: the command line's arguments.
+    plan = models.JSONField(null=True, blank=True)
+    retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
+    # A schedule's tick: one run per schedule and minute, however many beats or deliveries.
+    schedule = models.ForeignKey("jobs.Schedule", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    schedule_slot = models.DateTimeField(null=True, blank=True)
+    slow_alert_sent_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True)
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
     triggered_by = models.ForeignKey(
@@ -64,9 +94,35 @@ class JobRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "schedule_slot"],
+                condition=models.Q(schedule__isnull=False, schedule_slot__isnull=False),
+                name="run_one_per_schedule_slot",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"Run {self.pk} of {self.job} ({self.status})"
+        return f"Run {self.pk} of {self.subject} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.owner_id is None:  # whose run it is: the job's, the pipeline's, the parent's owner
+            source = self.job or self.pipeline or self.parent
+            if source is not None:
+                self.owner_id = source.owner_id
+        super().save(*args, **kwargs)
+
+    @property
+    def subject(self):
+        """What ran: the job, the pipeline, or the dbt project."""
+        return self.job or self.pipeline or self.dbt_project
+
+    @property
+    def title(self) -> str:
+        if self.kind == RunKind.DBT:
+            plan = self.plan or {}
+            return f"dbt {plan.get('command', '')} {plan.get('select', '')}".strip()
+        return str(self.subject) if self.subject else f"run {self.pk}"
 
     @property
     def is_finished(self) -> bool:
@@ -132,3 +188,23 @@ class RejectedRow(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
+
+
+class DbtNodeResult(models.Model):
+    """One node of a dbt command's run_results.json: a model, test, seed or snapshot."""
+
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="dbt_results")
+    unique_id = models.CharField(max_length=500)
+    name = models.CharField(max_length=255)
+    resource_type = models.CharField(max_length=40)  # model, test, seed, snapshot, ...
+    status = models.CharField(max_length=20)  # success, error, fail, warn, pass, skipped
+    execution_time = models.FloatField(default=0.0)
+    rows_affected = models.BigIntegerField(null=True, blank=True)
+    failures = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.unique_id}: {self.status}"

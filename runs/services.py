@@ -12,12 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs.events import printable, publish, run_log, run_snapshot
-from runs.models import EventLevel, JobRun, RunStatus, RunTrigger
+from runs.models import EventLevel, JobRun, RunKind, RunStatus, RunTrigger
 
 logger = logging.getLogger("etlportal.runs")
 
 
-def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None, dry_run: bool = False) -> JobRun:
+def run_create(
+    *, job, trigger: str = RunTrigger.MANUAL, user=None, dry_run: bool = False, schedule=None, schedule_slot=None
+) -> JobRun:
     """Create a PENDING run and queue it once the surrounding transaction commits.
 
     A dry run reads and transforms the whole file and checks the destination table, and
@@ -33,11 +35,14 @@ def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None, dry_run: boo
     with transaction.atomic():
         run = JobRun.objects.create(
             job=job,
+            owner=job.owner,
             trigger=trigger,
             triggered_by=user,
             celery_task_id=task_id,
             queued_at=timezone.now(),
             dry_run=dry_run,
+            schedule=schedule,
+            schedule_slot=schedule_slot,
         )
         who = f" by {user.get_username()}" if user else ""
         run_log(run, f"Queued{' as a dry run' if dry_run else ''} ({trigger}){who}", phase="queued")
@@ -47,10 +52,16 @@ def run_create(*, job, trigger: str = RunTrigger.MANUAL, user=None, dry_run: boo
 
 
 def _enqueue(run_id: int, task_id: str) -> None:
+    """Send the run's task (a pipeline's chain of tasks); a broker that does not answer fails the run."""
     from runs.tasks import execute_run
 
     try:
-        execute_run.apply_async(args=[run_id], task_id=task_id, retry=True, retry_policy={"max_retries": 2})
+        if JobRun.objects.filter(pk=run_id, kind=RunKind.PIPELINE).exists():
+            from runs.pipelines import enqueue_pipeline
+
+            enqueue_pipeline(run_id, task_id)
+        else:
+            execute_run.apply_async(args=[run_id], task_id=task_id, retry=True, retry_policy={"max_retries": 2})
     except Exception as exc:  # broker down: the run must not stay PENDING forever
         from etlportal.netcheck import describe_redis_url
 
@@ -105,6 +116,10 @@ def run_cancel(*, run: JobRun, user=None) -> JobRun:
     if JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
         cancel_requested_at=timezone.now()
     ):
+        # A pipeline's running step is asked too; the steps after it will not start.
+        run.steps.filter(status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
+            cancel_requested_at=timezone.now()
+        )
         run_log(run, f"Cancel requested{who}; stopping and rolling back", level=EventLevel.WARNING, phase="cancel")
         run.refresh_from_db()
         return run
@@ -169,6 +184,10 @@ def run_finish(
         else:
             run_log(run, f"{run.get_status_display()}", phase="done")
     publish(run_id, run_snapshot(run))
+    if updated and run.parent_id is None and not run.dry_run:
+        from runs.alerts import alerts_queue
+
+        alerts_queue(run)
     return bool(updated)
 
 
@@ -211,7 +230,8 @@ def runs_requeue_lost(*, after_seconds: int | None = None) -> int:
         after_seconds = settings.RUN_HEARTBEAT_TIMEOUT
     cutoff = timezone.now() - timedelta(seconds=after_seconds)
     requeued = 0
-    candidates = JobRun.objects.filter(status=RunStatus.PENDING, queued_at__lt=cutoff).values_list(
+    # A pipeline's steps are started by the pipeline's own tasks, never queued on their own.
+    candidates = JobRun.objects.filter(status=RunStatus.PENDING, queued_at__lt=cutoff, parent__isnull=True).values_list(
         "pk", "celery_task_id"
     )
     for run_id, task_id in candidates:

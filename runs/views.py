@@ -13,12 +13,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from etlportal.pages import found, go, paginate, render_page
-from jobs.models import Job
+from etlportal.pages import attempt, found, go, paginate, render_page
+from jobs.models import Job, Pipeline
 from runs import charts
 from runs.api import rejects_csv_response
-from runs.models import FINISHED_STATUSES, JobRun, RunStatus, RunTrigger
-from runs.selectors import get_run_for_user
+from runs.models import FINISHED_STATUSES, JobRun, RunKind, RunStatus, RunTrigger
+from runs.selectors import get_run_for_user, top_level_runs
 from runs.services import run_cancel
 
 ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
@@ -42,10 +42,13 @@ def run_facts(run: JobRun) -> dict:
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = JobRun.objects.visible_to(request.user).filter(job__is_draft=False).select_related("job", "triggered_by")
-    filters = {key: request.GET.get(key, "").strip() for key in ("job", "status", "trigger", "since", "until")}
-    if filters["job"].isdigit():
-        runs = runs.filter(job_id=int(filters["job"]))
+    runs = top_level_runs(request.user).select_related("job", "pipeline", "triggered_by")
+    filters = {
+        key: request.GET.get(key, "").strip() for key in ("job", "pipeline", "status", "trigger", "since", "until")
+    }
+    for key in ("job", "pipeline"):
+        if filters[key].isdecimal():
+            runs = runs.filter(**{f"{key}_id": int(filters[key])})
     if filters["status"] in RunStatus.values:
         runs = runs.filter(status=filters["status"])
     if filters["trigger"] in RunTrigger.values:
@@ -61,6 +64,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "query": request.GET.urlencode(),
         "jobs": Job.objects.visible_to(request.user).filter(is_draft=False).order_by("name"),
+        "pipelines": Pipeline.objects.visible_to(request.user).order_by("name"),
         "statuses": RunStatus.choices,
         "triggers": RunTrigger.choices,
         "refresh": any(run.status in ACTIVE for run in page),
@@ -68,17 +72,80 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "runs/list.html", context, fragment="runs/_table.html")
 
 
-@login_required
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = found(get_run_for_user(request.user, pk))
+def run_context(run: JobRun) -> dict:
+    """What the run page's status part shows, for the page and for its live updates alike."""
     context = {
         "run": run,
         "facts": run_facts(run),
-        "events": run.events.all()[:2000],
         "rejects": run.rejects.all()[:50],
         "reject_count": run.rejects.count(),
+        "can_retry": run.kind == RunKind.PIPELINE and run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
     }
+    if run.kind == RunKind.PIPELINE:
+        context["timeline"] = pipeline_timeline(run)
+    elif run.kind == RunKind.DBT:
+        context["dbt"] = dbt_results_by_kind(run)
+    return context
+
+
+def dbt_results_by_kind(run: JobRun) -> dict:
+    """A dbt run's node results: models (and seeds, snapshots) first, then tests, in run order."""
+    results = list(run.dbt_results.all())
+    tests = [r for r in results if r.resource_type == "test"]
+    built = [r for r in results if r.resource_type != "test"]
+    failed = [r for r in results if r.status in ("error", "fail")]
+    return {"built": built, "tests": tests, "failed": len(failed), "count": len(results)}
+
+
+def pipeline_timeline(run: JobRun) -> list[dict]:
+    """A pipeline run's steps as planned, each with its attempts (child runs) and dbt results."""
+    children: dict[int, list[JobRun]] = {}
+    for child in run.steps.select_related("job").prefetch_related("dbt_results").order_by("step_position", "attempt"):
+        children.setdefault(child.step_position, []).append(child)
+    timeline = []
+    for step in run.plan or []:
+        attempts = children.get(step["position"], [])
+        last = attempts[-1] if attempts else None
+        timeline.append(
+            {
+                "step": step,
+                "attempts": attempts,
+                "last": last,
+                "reused": step.get("reuse"),
+                "status": last.status if last else ("SUCCEEDED" if step.get("reuse") else "PENDING"),
+                "dbt": dbt_results_by_kind(last) if last and last.kind == RunKind.DBT else None,
+            }
+        )
+    return timeline
+
+
+LOG_LINES_SHOWN = 2000
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = found(get_run_for_user(request.user, pk))
+    events = list(run.events.all()[: LOG_LINES_SHOWN + 1])
+    context = {**run_context(run), "events": events[:LOG_LINES_SHOWN]}
+    if len(events) > LOG_LINES_SHOWN:
+        context.update(events_cut=True, events_total=run.events.count())
     return render_page(request, "runs/detail.html", context, fragment="runs/_status.html")
+
+
+@login_required
+@require_POST
+def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Retry a failed pipeline run from its first step that did not succeed."""
+    from runs.pipelines import pipeline_retry
+
+    run = found(get_run_for_user(request.user, pk))
+
+    def retry():
+        again = pipeline_retry(run=run, user=request.user)
+        messages.info(request, f"Retrying run {run.pk} from its failed step as run {again.pk}.")
+        return go(request, "runs:detail", pk=again.pk)
+
+    return attempt(request, retry, back="runs:detail", pk=run.pk)
 
 
 @login_required
@@ -105,7 +172,7 @@ DASHBOARD_DAYS = 14
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    runs = JobRun.objects.visible_to(request.user).filter(job__is_draft=False, dry_run=False)
+    runs = top_level_runs(request.user).filter(dry_run=False)
     today = timezone.localdate()
     first = today - timedelta(days=DASHBOARD_DAYS - 1)
     recent = runs.filter(created_at__date__gte=first)
@@ -125,7 +192,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
     slowest = (
         runs.filter(status=RunStatus.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
-        .values("job_id", "job__name")
+        .values("job_id", "job__name", "pipeline_id", "pipeline__name")
         .annotate(average=Avg(F("finished_at") - F("started_at")), count=Count("id"))
         .order_by("-average")[:5]
     )
@@ -141,7 +208,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "finished": totals["done"],
         "rows_loaded": totals["rows"] or 0,
         "slowest": slowest,
-        "running": runs.filter(status__in=ACTIVE).select_related("job")[:10],
-        "failed": runs.filter(status=RunStatus.FAILED).select_related("job")[:5],
+        "running": runs.filter(status__in=ACTIVE).select_related("job", "pipeline")[:10],
+        "failed": runs.filter(status=RunStatus.FAILED).select_related("job", "pipeline")[:5],
     }
     return render_page(request, "runs/dashboard.html", context)

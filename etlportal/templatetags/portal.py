@@ -53,3 +53,11 @@ def line_ending(value) -> str:
 @register.filter
 def delimiter_name(value) -> str:
     return _DELIMITERS.get(value, repr(value) if value else "—")
+
+
+@register.filter
+def host_only(url) -> str:
+    """A URL shown by scheme and host only: its path or query may carry a token."""
+    from etlportal.netcheck import scheme_and_host
+
+    return scheme_and_host(url)

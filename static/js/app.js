@@ -1,5 +1,14 @@
 // ETL Portal's own script: file drop and upload progress. Every page works without it.
 (function () {
+  document.documentElement.classList.add('js');
+
+  // The pipeline editor: a step shows the fields of its kind (all of them without JavaScript).
+  document.addEventListener('change', function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches('.step select[name$="-kind"]')) return;
+    select.closest('.step').dataset.kind = select.value;
+  });
+
   function bindDropzone(zone) {
     var input = zone.querySelector('input[type=file]');
     var form = zone.closest('form');

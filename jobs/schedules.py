@@ -1,0 +1,213 @@
+"""Schedules: a job or a pipeline on a cron expression, kept in django-celery-beat's tables.
+
+Beat (django_celery_beat's DatabaseScheduler) reads those tables and notices changes by itself,
+so creating, changing, disabling or deleting a schedule takes effect without a restart. Each
+tick sends runs.tasks.fire_schedule with the schedule's id; the run it creates is unique per
+schedule and minute (`JobRun.schedule_slot`), so two beats, or a message delivered twice, still
+make one run per tick.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from celery.schedules import crontab
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from jobs.models import Job, Pipeline, Schedule
+
+TASK = "runs.tasks.fire_schedule"
+PRESETS = {
+    "every_15_minutes": ("Every 15 minutes", "*/15 * * * *"),
+    "hourly": ("Every hour", "0 * * * *"),
+    "daily": ("Daily at midnight", "0 0 * * *"),
+    "weekdays_9": ("Weekdays at 9:00", "0 9 * * 1-5"),
+}
+_SEARCH_DAYS = 366 * 5
+
+
+def cron_fields(expression: str) -> crontab:
+    """The expression as Celery reads it (minute hour day-of-month month day-of-week); ValidationError."""
+    parts = expression.split()
+    if len(parts) != 5:
+        raise ValidationError(
+            f"A cron expression has 5 fields (minute hour day-of-month month day-of-week), not {len(parts)}: "
+            f"{expression!r}."
+        )
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    try:
+        return crontab(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"Not a valid cron expression {expression!r}: {exc}") from None
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"Unknown time zone {name!r} (use a name such as Europe/Paris or UTC).") from None
+
+
+def describe(expression: str) -> str:
+    """ "0 9 * * 1-5" -> "At 09:00, Monday through Friday"."""
+    import cron_descriptor
+
+    try:
+        options = cron_descriptor.Options()
+        options.use_24hour_time_format = True
+        return cron_descriptor.get_description(expression, options)
+    except Exception:  # a description is a nicety; the expression itself was validated
+        return expression
+
+
+def _days(start: date, step: int):
+    for offset in range(_SEARCH_DAYS):
+        yield start + timedelta(days=offset * step)
+
+
+def _matches_day(fields: crontab, day: date) -> bool:
+    # Celery wants day of month AND day of week to match (cron itself takes either); 0 is Sunday.
+    dow = (day.weekday() + 1) % 7
+    return day.month in fields.month_of_year and day.day in fields.day_of_month and dow in fields.day_of_week
+
+
+def next_runs(expression: str, timezone_name: str, *, after: datetime, count: int = 5) -> list[datetime]:
+    """The next `count` times the schedule fires after `after`, in its time zone."""
+    fields, tz = cron_fields(expression), zone(timezone_name)
+    after = after.astimezone(tz)
+    found: list[datetime] = []
+    for day in _days(after.date(), 1):
+        if not _matches_day(fields, day):
+            continue
+        for hour in sorted(fields.hour):
+            for minute in sorted(fields.minute):
+                moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+                if moment > after:
+                    found.append(moment)
+                    if len(found) == count:
+                        return found
+    return found
+
+
+def tick_slot(expression: str, timezone_name: str, *, now: datetime) -> datetime:
+    """The tick a firing belongs to: the latest time at or before `now` the schedule fires at.
+
+    Beat sends the task at the tick; a copy delivered late, or sent by a second beat, still
+    names the same tick, so they are one run.
+    """
+    fields, tz = cron_fields(expression), zone(timezone_name)
+    now = now.astimezone(tz).replace(second=0, microsecond=0)
+    for day in _days(now.date(), -1):
+        if not _matches_day(fields, day):
+            continue
+        for hour in sorted(fields.hour, reverse=True):
+            for minute in sorted(fields.minute, reverse=True):
+                moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+                if moment <= now:
+                    return moment
+    return now
+
+
+# -- the services -----------------------------------------------------------------------------
+def schedule_check(schedule: Schedule) -> None:
+    """ValidationError by field when the schedule cannot be saved as it is."""
+    errors: dict[str, list[str]] = {}
+    if not schedule.name.strip():
+        errors["name"] = ["Required."]
+    if (schedule.job_id is None) == (schedule.pipeline_id is None):
+        errors["target"] = ["A schedule runs one job or one pipeline."]
+    if schedule.job_id and schedule.job.is_draft:
+        errors["target"] = ["Save the job first."]
+    for field, check in (("cron", lambda: cron_fields(schedule.cron)), ("timezone", lambda: zone(schedule.timezone))):
+        try:
+            check()
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+
+
+def _sync(schedule: Schedule) -> None:
+    """The schedule's periodic task in django-celery-beat's tables, which beat reads."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
+    cron, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone=schedule.timezone,
+    )
+    values = {"crontab": cron, "task": TASK, "args": json.dumps([schedule.pk]), "enabled": schedule.enabled}
+    if schedule.periodic_task_id:
+        PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(**values)
+        # update() skips the signal beat watches for changes: tell it.
+        from django_celery_beat.models import PeriodicTasks
+
+        PeriodicTasks.update_changed()
+    else:
+        task = PeriodicTask.objects.create(name=f"etlportal schedule {schedule.pk}", **values)
+        Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+
+
+@transaction.atomic
+def schedule_create(
+    *, owner, name: str, cron: str, timezone: str = "UTC", job: Job | None = None, pipeline: Pipeline | None = None,
+    enabled: bool = True,
+) -> Schedule:  # fmt: skip
+    schedule = Schedule(
+        owner=owner, name=name.strip(), cron=" ".join(cron.split()), timezone=timezone, job=job, pipeline=pipeline,
+        enabled=enabled,
+    )  # fmt: skip
+    schedule_check(schedule)
+    schedule.save()
+    _sync(schedule)
+    return schedule
+
+
+@transaction.atomic
+def schedule_update(*, schedule: Schedule, **fields) -> Schedule:
+    for name, value in fields.items():
+        if name not in ("name", "cron", "timezone", "enabled", "job", "pipeline"):
+            raise ValueError(f"{name} is not a schedule field")
+        setattr(schedule, name, " ".join(value.split()) if name == "cron" else value)
+    schedule_check(schedule)
+    schedule.save()
+    _sync(schedule)
+    return schedule
+
+
+@transaction.atomic
+def schedule_delete(*, schedule: Schedule) -> None:
+    task = schedule.periodic_task
+    schedule.delete()
+    if task is not None:
+        task.delete()
+
+
+def timezone_choices() -> list[str]:
+    return sorted(available_timezones())
+
+
+def schedule_preview(cron: str, timezone_name: str, *, now: datetime, count: int = 5) -> dict:
+    """What a schedule would do: its description and next runs, or why it cannot be."""
+    cron = " ".join(cron.split())
+    try:
+        runs = next_runs(cron, timezone_name, after=now, count=count)
+    except ValidationError as exc:
+        return {"cron": cron, "error": " ".join(exc.messages), "description": "", "next_runs": []}
+    if not runs:
+        return {"cron": cron, "error": "This schedule never fires (no such date).", "description": "", "next_runs": []}
+    return {"cron": cron, "error": "", "description": describe(cron), "next_runs": runs}
