@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -82,7 +84,8 @@ def run_context(run: JobRun) -> dict:
         "can_retry": run.kind == RunKind.PIPELINE and run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
     }
     if run.kind == RunKind.PIPELINE:
-        context["timeline"] = pipeline_timeline(run)
+        context["timeline"] = timeline = pipeline_timeline(run)
+        context["pipeline_stats"] = pipeline_stats(timeline)
     elif run.kind == RunKind.DBT:
         context["dbt"] = dbt_results_by_kind(run)
     return context
@@ -94,7 +97,24 @@ def dbt_results_by_kind(run: JobRun) -> dict:
     tests = [r for r in results if r.resource_type == "test"]
     built = [r for r in results if r.resource_type != "test"]
     failed = [r for r in results if r.status in ("error", "fail")]
-    return {"built": built, "tests": tests, "failed": len(failed), "count": len(results)}
+    kinds = Counter(r.resource_type for r in built)
+    summary = ", ".join(f"{count} {kind}{pluralize(count)}" for kind, count in sorted(kinds.items()))
+    return {"built": built, "built_summary": summary, "tests": tests, "failed": len(failed), "count": len(results)}
+
+
+def pipeline_stats(timeline: list[dict]) -> dict:
+    """A pipeline run's headline figures: steps done, rows its loads wrote and rejected, dbt tests failed."""
+    runs = [item["last"] for item in timeline if item["last"] is not None]
+    loads = [run for run in runs if run.kind == RunKind.LOAD]
+    dbt = [item["dbt"] for item in timeline if item["dbt"]]
+    return {
+        "done": sum(1 for item in timeline if item["status"] == RunStatus.SUCCEEDED),
+        "total": len(timeline),
+        "rows_loaded": sum(run.rows_written for run in loads),
+        "rows_rejected": sum(run.rows_rejected for run in loads),
+        "dbt_failed": sum(results["failed"] for results in dbt),
+        "dbt_nodes": sum(results["count"] for results in dbt),
+    }
 
 
 def pipeline_timeline(run: JobRun) -> list[dict]:

@@ -223,6 +223,20 @@ def chromium():
 SCREENSHOTS = BASE_DIR / "test-artifacts" / "screenshots"
 
 
+@pytest.fixture
+def page(chromium, web_server):
+    """A browser tab on the live server; `page.errors` collects the JavaScript errors it met."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.base = web_server.url
+    page.errors = errors
+    yield page
+    context.close()
+
+
 def wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

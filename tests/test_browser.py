@@ -27,19 +27,6 @@ ORDERS = (
 )
 
 
-@pytest.fixture
-def page(chromium, web_server):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.base = web_server.url
-    page.errors = errors
-    yield page
-    context.close()
-
-
 def log_in(page, username: str, password: str) -> None:
     """Log in through the login page. The tests hash passwords with MD5 for speed, which the web
     server (real settings) does not verify: the password is stored as PBKDF2 first (few iterations)."""

@@ -211,6 +211,9 @@ def test_a_pipeline_run_is_one_timeline_with_its_dbt_results_and_a_retry(alice, 
 
     whole = client.get(f"/runs/{run.pk}/").content.decode()
     assert "Retry from the failed step" in whole and "Run the whole pipeline again" in whole
+    figures = re.sub(r"<[^>]+>|\s+", " ", whole[whole.index('class="stats"') : whole.index('<ol class="timeline">')])
+    assert "1 / 3 steps succeeded" in " ".join(figures.split())
+    assert "15 rows loaded" in " ".join(figures.split()) and "1 dbt nodes failed (of 2)" in " ".join(figures.split())
     page = whole[whole.index('<ol class="timeline">') :]
     assert page.index("load load orders") < page.index("dbt build gold") < page.index("dbt test")
     assert "15 rows read, 15 written, 0 rejected" in page
