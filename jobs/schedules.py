@@ -210,4 +210,4 @@ def schedule_preview(cron: str, timezone_name: str, *, now: datetime, count: int
         return {"cron": cron, "error": " ".join(exc.messages), "description": "", "next_runs": []}
     if not runs:
         return {"cron": cron, "error": "This schedule never fires (no such date).", "description": "", "next_runs": []}
-    return {"cron": cron, "error": "", "description": describe(cron), "next_runs": runs}
+    return {"cron": cron, "error": "", "description": describe(cron), "next_runs": runs, "zone": timezone_name}

@@ -133,6 +133,8 @@ def test_a_schedule_is_made_from_a_preset_previewed_toggled_and_deleted(alice, b
     assert f'value="job:{job.pk}" selected' in page and "At 00:00" in page
     preview = htmx(client, "get", "/schedules/describe/", {"preset": "custom", "cron": "0 9 * * 1-5"})
     assert "At 09:00, Monday through Friday" in preview.content.decode()
+    paris = htmx(client, "get", "/schedules/describe/", {"preset": "daily", "timezone": "Europe/Paris"}).content
+    assert re.search(r"00:00 CES?T <span class=\"muted\">\(2[23]:00 UTC\)", paris.decode())
     bad = htmx(client, "get", "/schedules/describe/", {"preset": "custom", "cron": "0 9 * *"})
     assert bad.status_code == 200 and "5 fields" in bad.content.decode()
 
@@ -145,6 +147,7 @@ def test_a_schedule_is_made_from_a_preset_previewed_toggled_and_deleted(alice, b
     assert (schedule.cron, schedule.timezone, schedule.enabled) == ("0 9 * * 1-5", "Europe/Paris", True)
     listing = client.get("/schedules/").content.decode()
     assert "At 09:00, Monday through Friday" in listing and "load orders" in listing
+    assert re.search(r"09:00 CES?T", listing), "the next run is shown in the schedule's time zone"
     assert f"/schedules/{schedule.pk}/" in client.get(f"/jobs/{job.pk}/").content.decode()
 
     client.post(f"/schedules/{schedule.pk}/toggle/")
