@@ -164,9 +164,12 @@ def credential_delete(*, credential: Credential) -> None:
     try:
         credential.delete()
     except ProtectedError as exc:
-        jobs = ", ".join(sorted(str(job) for job in exc.protected_objects))
+        users: dict[str, list[str]] = {}
+        for used_by in exc.protected_objects:
+            users.setdefault(used_by._meta.verbose_name_plural, []).append(str(used_by))
+        listed = " and ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(users.items()))
         raise ValidationError(
-            f"Credential {credential.name!r} is used by job(s) {jobs}; change or delete them first."
+            f"Credential {credential.name!r} is used by {listed}. Change or delete them first."
         ) from None
 
 

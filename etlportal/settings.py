@@ -213,6 +213,9 @@ DUCKDB_DIR = Path(os.environ.get("DUCKDB_DIR") or DATA_DIR / "duckdb").resolve()
 # dbt: an uploaded project archive may unpack to at most this many bytes; runs work in temporary
 # directories under DBT_WORK_DIR (the system's temporary folder when unset), never in the project.
 DBT_ARCHIVE_MAX_BYTES = env_int("DBT_ARCHIVE_MAX_BYTES", 50 * 1024**2)
+# Projects registered by directory must be inside one of these (comma-separated absolute paths):
+# a user cannot point the worker at any folder of the server. Archives need no such place.
+DBT_PROJECTS_DIRS = [Path(path) for path in env_list("DBT_PROJECTS_DIRS", str(DATA_DIR / "dbt"))]
 DBT_WORK_DIR = os.environ.get("DBT_WORK_DIR", "").strip() or None
 if DBT_WORK_DIR:
     Path(DBT_WORK_DIR).mkdir(parents=True, exist_ok=True)

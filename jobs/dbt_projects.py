@@ -7,7 +7,9 @@ and extracted by the worker into the run's temporary directory, safely: no absol
 
 from __future__ import annotations
 
+import os
 import stat
+import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -20,23 +22,39 @@ from django.db.models import ProtectedError
 
 from credentials.models import Credential
 from jobs.models import DbtProject, DbtProjectSource
+from runs.dbt import project_problems
 
 ARCHIVE_MAX_FILES = 5_000
 
 
+def _allowed_roots() -> list[Path]:
+    return [Path(os.path.normpath(root)) for root in settings.DBT_PROJECTS_DIRS if Path(root).is_absolute()]
+
+
 def _check_directory(path: str) -> Path:
-    directory = Path(path).expanduser()
-    if not directory.is_absolute():
-        raise ValidationError({"path": [f"An absolute path, as the workers see it (not {path!r})."]})
-    if not directory.is_dir():
-        raise ValidationError({"path": [f"{directory} is not a directory this server can read."]})
+    """The project's directory, if it is a readable dbt project inside DBT_PROJECTS_DIRS."""
+    if not path.startswith("/"):
+        raise ValidationError({"path": [f"An absolute path, as the workers see it (not {path[:200]!r})."]})
+    directory = Path(os.path.normpath(path))
+    roots = _allowed_roots()
+    if not any(directory == root or root in directory.parents for root in roots):
+        where = ", ".join(str(root) for root in roots) or "nowhere (DBT_PROJECTS_DIRS is empty)"
+        raise ValidationError(
+            {"path": [f"Projects are registered by directory only from inside {where} (DBT_PROJECTS_DIRS); "
+                      "put the project there, or upload it as a zip archive."]}
+        )  # fmt: skip
     project_file = directory / "dbt_project.yml"
-    if not project_file.is_file():
-        raise ValidationError({"path": [f"{directory} has no dbt_project.yml: it is not a dbt project."]})
     try:
+        if not directory.is_dir():
+            raise ValidationError({"path": [f"{directory} is not a directory this server can read."]})
+        if not project_file.is_file():
+            raise ValidationError({"path": [f"{directory} has no dbt_project.yml: it is not a dbt project."]})
         project_file.read_text()
     except OSError as exc:
-        raise ValidationError({"path": [f"{project_file} cannot be read: {exc.strerror}."]}) from None
+        raise ValidationError({"path": [f"{directory} cannot be read: {exc.strerror or exc}."]}) from None
+    problems = project_problems(directory)
+    if problems:
+        raise ValidationError({"path": problems})
     return directory
 
 
@@ -66,6 +84,10 @@ def check_archive(stream: BinaryIO) -> PurePosixPath:
         total = 0
         for member in members:
             path = PurePosixPath(member.filename)
+            if not path.parts or path.parts == (".",) or "\x00" in member.filename:
+                raise ValidationError(
+                    {"archive": [f"The archive has a member with no usable name ({member.filename!r})."]}
+                )
             if member.filename.startswith(("/", "\\")) or path.is_absolute() or ":" in path.parts[0]:
                 raise ValidationError({"archive": [f"{member.filename!r} has an absolute path."]})
             if ".." in path.parts or "\\" in member.filename:
@@ -142,6 +164,11 @@ def dbt_project_problems(
                 )
             check_archive(archive)
             archive.seek(0)
+            with tempfile.TemporaryDirectory(prefix="etlportal-dbt-check-", dir=settings.DBT_WORK_DIR) as scratch:
+                problems = project_problems(extract_archive(archive, Path(scratch)))
+            archive.seek(0)
+            if problems:
+                raise ValidationError({"archive": problems})
         elif path.strip():
             _check_directory(path.strip())
     except ValidationError as exc:
@@ -218,16 +245,18 @@ def dbt_project_update(
 
 
 def dbt_project_check(project: DbtProject) -> str:
-    """Whether the project can be read from here: "" when it can, else why not."""
-    import tempfile
-
+    """Whether the project can be read from here: "" when it can, else why not. An archive is
+    checked, not extracted (its files were checked when it was uploaded)."""
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            project_directory(project, Path(scratch))
+        if project.source == DbtProjectSource.PATH:
+            _check_directory(project.path)
+        else:
+            with project.archive.storage.open(project.archive.name, "rb") as stream:
+                check_archive(stream)
     except ValidationError as exc:
         return " ".join(exc.messages)
     except OSError as exc:
-        return f"The project cannot be read: {exc}"
+        return f"The project cannot be read: {exc.strerror or exc}."
     return ""
 
 

@@ -17,10 +17,13 @@ The webhook's JSON (one object, Content-Type application/json):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from django.conf import settings
@@ -152,8 +155,36 @@ def alerts_send(*, run_id: int, event: str) -> None:
         _post(run, subject.alert_webhook_url, payload(run, event))
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers; it does not send the alert (and its checks) somewhere else."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _link_local(url: str) -> bool:
+    """Whether the URL's host is a link-local address (a cloud's metadata service, 169.254.169.254)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False  # the request says what is wrong with the host
+    return any(ipaddress.ip_address(address.split("%")[0]).is_link_local for address in addresses)
+
+
 def _post(run: JobRun, url: str, body: dict) -> None:
     where = scheme_and_host(url)  # the path or query may hold a token
+    if _link_local(url):
+        run_log(
+            run,
+            f"Alert webhook to {where} not sent: it is a link-local address (such as a cloud metadata service)",
+            level=EventLevel.WARNING,
+            phase="alert",
+        )
+        return
     data = json.dumps(body).encode()
     problem = ""
     for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
@@ -161,7 +192,7 @@ def _post(run: JobRun, url: str, body: dict) -> None:
             url, data=data, method="POST", headers={"Content-Type": "application/json", "User-Agent": "etlportal"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 if 200 <= response.status < 300:
                     run_log(run, f"Alert webhook to {where} answered {response.status}", phase="alert")
                     return

@@ -33,6 +33,10 @@ from pathlib import Path
 
 import yaml
 
+# The credential's libpq options dbt-postgres's profile takes (the others it has no key for).
+DBT_POSTGRES_OPTIONS = (
+    "connect_timeout", "keepalives_idle", "sslcert", "sslkey", "sslrootcert", "application_name",
+)  # fmt: skip
 PROFILE = "etlportal"
 TARGET = "prod"
 PASSWORD_VARIABLE = "DBT_ENV_SECRET_PASSWORD"
@@ -59,6 +63,7 @@ class DbtTarget:
     password: str = field(default="", repr=False)
     sslmode: str = "prefer"
     threads: int = 4
+    options: dict = field(default_factory=dict)  # the credential's libpq options (never secrets)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,16 @@ def _first_line(text: str) -> str:
 def profile(target: DbtTarget) -> dict:
     """profiles.yml's content for the target; the password only as an env_var() reference."""
     if target.kind == "duckdb":
-        output = {"type": "duckdb", "path": target.database, "schema": target.schema, "threads": target.threads}
+        # No files but the database: a model cannot read_text()/COPY/ATTACH the worker's files
+        # (the generated keys, other users' uploads or DuckDB files); DuckDB refuses to turn
+        # external access back on while the database is open.
+        output = {
+            "type": "duckdb",
+            "path": target.database,
+            "schema": target.schema,
+            "threads": target.threads,
+            "settings": {"enable_external_access": False},
+        }
     elif target.kind in ("postgresql", "redshift"):
         # Redshift speaks PostgreSQL's protocol: dbt-postgres serves it where dbt-redshift is
         # not installed (dbt-redshift's Redshift-only features are then unavailable).
@@ -132,6 +146,10 @@ def profile(target: DbtTarget) -> dict:
             "threads": target.threads,
             "sslmode": target.sslmode or "prefer",
         }
+        for name in DBT_POSTGRES_OPTIONS:
+            if name in target.options and target.options[name] not in ("", None):
+                value = target.options[name]
+                output[name] = int(value) if name in ("connect_timeout", "keepalives_idle") else str(value)
     else:
         raise DbtError(f"dbt cannot run against a {target.kind} destination")
     return {PROFILE: {"target": TARGET, "outputs": {TARGET: output}}}
@@ -212,6 +230,48 @@ def copy_project(source: Path, destination: Path) -> Path:
     return destination
 
 
+# dbt_project.yml settings naming folders: all must stay inside the project.
+PATH_SETTINGS = (
+    "model-paths", "seed-paths", "test-paths", "analysis-paths", "macro-paths", "snapshot-paths",
+    "docs-paths", "asset-paths", "function-paths", "packages-install-path", "target-path", "log-path",
+    "clean-targets",
+)  # fmt: skip
+
+
+def project_problems(project_dir: Path) -> list[str]:
+    """Why this project must not run here: folders outside it, Python models. Empty when it may.
+
+    A project is code the worker runs; these are the ways it could reach beyond its own folder
+    and warehouse (other users' uploads, the worker's files) that dbt itself allows.
+    """
+    try:
+        config = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"dbt_project.yml cannot be read: {exc}"]
+    if not isinstance(config, dict):
+        return ["dbt_project.yml is not a mapping of settings."]
+    problems = []
+    for setting in PATH_SETTINGS:
+        value = config.get(setting)
+        for path in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            text = str(path)
+            if text.startswith(("/", "~", "\\")) or ".." in Path(text).parts or "{{" in text:
+                problems.append(f"{setting} {text!r} points outside the project; only folders inside it are allowed.")
+    model_paths = config.get("model-paths") or ["models"]
+    python_models = sorted(
+        str(path.relative_to(project_dir))
+        for folder in (model_paths if isinstance(model_paths, list) else [model_paths])
+        if not problems and (project_dir / str(folder)).is_dir()
+        for path in (project_dir / str(folder)).rglob("*.py")
+    )
+    if python_models:
+        problems.append(
+            f"Python files ({', '.join(python_models[:3])}{' …' if len(python_models) > 3 else ''}) are not "
+            "allowed: a Python model runs arbitrary code on the worker. Use SQL models."
+        )
+    return problems
+
+
 def has_packages(project_dir: Path) -> bool:
     return (project_dir / "packages.yml").is_file() or (project_dir / "dependencies.yml").is_file()
 
@@ -231,6 +291,9 @@ def run_command(
     with tempfile.TemporaryDirectory(prefix="etlportal-dbt-", dir=work_root) as temporary:
         work = Path(temporary)
         copy = copy_project(project_dir, work / "project")
+        problems = project_problems(copy)
+        if problems:
+            raise DbtError(" ".join(problems))
         profiles_dir = work / "profiles"
         profiles_dir.mkdir()
         if project_profiles and (copy / "profiles.yml").is_file():
@@ -290,6 +353,21 @@ def _subprocess(command, *, cwd: Path, env: dict, on_line, should_stop) -> _Fini
 
     reader = threading.Thread(target=read, name="dbt-output", daemon=True)
     reader.start()
+    try:
+        return _follow(process, lines, lock, done, reader, on_line=on_line, should_stop=should_stop)
+    finally:
+        # Whatever stopped us (a time limit, a failed log write), dbt must not outlive its run:
+        # SIGINT cancels its queries, SIGKILL follows if it does not stop.
+        if process.poll() is None:
+            _signal(process, signal.SIGINT)
+            try:
+                process.wait(timeout=CANCEL_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal(process, signal.SIGKILL)
+                process.wait()
+
+
+def _follow(process, lines, lock, done, reader, *, on_line, should_stop) -> _Finished:
     cancelled = False
     interrupted_at = None
     while True:
@@ -346,9 +424,14 @@ def read_results(path: Path) -> list[NodeResult]:
                 resource_type=parts[0] if parts else "",
                 status=str(item.get("status", "")),
                 execution_time=float(item.get("execution_time") or 0.0),
-                rows_affected=adapter.get("rows_affected"),
+                rows_affected=_count(adapter.get("rows_affected")),
                 failures=item.get("failures"),
                 message=item.get("message") or "",
             )
         )
     return results
+
+
+def _count(value) -> int | None:
+    """A row count, or None: PostgreSQL reports -1 for statements without one (a view's CREATE)."""
+    return value if isinstance(value, int) and value >= 0 else None

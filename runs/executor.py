@@ -89,7 +89,11 @@ class Watcher(threading.Thread):
                             heartbeat_at=timezone.now()
                         )
                         last_beat = time.monotonic()
-                    if not self.cancelled.is_set() and run_cancel_requested(run_id=self.run_id):
+                    # A pipeline step also stops when its pipeline's run is cancelled.
+                    if (
+                        not self.cancelled.is_set()
+                        and JobRun.objects.filter(pk__in=self.beating, cancel_requested_at__isnull=False).exists()
+                    ):
                         self.cancelled.set()
                         with self._lock:
                             abort = self._abort

@@ -99,7 +99,13 @@ class JobRun(models.Model):
                 fields=["schedule", "schedule_slot"],
                 condition=models.Q(schedule__isnull=False, schedule_slot__isnull=False),
                 name="run_one_per_schedule_slot",
-            )
+            ),
+            # A pipeline step's attempt runs once, however often its task is delivered.
+            models.UniqueConstraint(
+                fields=["parent", "step_position", "attempt"],
+                condition=models.Q(parent__isnull=False),
+                name="run_one_per_step_attempt",
+            ),
         ]
 
     def __str__(self) -> str:

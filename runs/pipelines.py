@@ -12,6 +12,7 @@ that succeeded and runs the others.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import tempfile
@@ -22,14 +23,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from credentials.services import credential_params
 from jobs.dbt_projects import project_directory
 from jobs.models import DbtProject, Pipeline, StepKind
 from jobs.pipelines import pipeline_validate
-from runs.events import publish, run_log, run_snapshot
+from runs.events import printable, publish, run_log, run_snapshot
 from runs.models import DbtNodeResult, EventLevel, JobRun, RunKind, RunStatus, RunTrigger
 from runs.services import _enqueue, run_claim, run_finish
 
@@ -105,7 +106,37 @@ def pipeline_retry(*, run: JobRun, user=None) -> JobRun:
         raise ValidationError("Only a pipeline run can be retried from its failed step.")
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValidationError(f"Run {run.pk} is {run.get_status_display().lower()}: only a failed run is retried.")
+    if run.pipeline is None:
+        raise ValidationError(f"The pipeline of run {run.pk} was deleted.")
+    earlier = run.retries.order_by("-created_at").first()
+    if earlier is not None and earlier.status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.SUCCEEDED):
+        raise ValidationError(
+            f"Run {run.pk} was already retried as run {earlier.pk} ({earlier.get_status_display().lower()})."
+        )
+    missing = _missing_in_plan(run.plan or [])
+    if missing:
+        raise ValidationError(f"Run {run.pk} cannot be retried: {missing[0]} Run the pipeline again instead.")
     return pipeline_run_create(pipeline=run.pipeline, trigger=RunTrigger.MANUAL, user=user, retry_of=run)
+
+
+def _missing_in_plan(plan: list[dict]) -> list[str]:
+    """The planned steps (not reused) whose job or dbt project no longer exists, as sentences."""
+    return [
+        f"step {index + 1} ({step['name']}): {gone}"
+        for index, step in enumerate(plan)
+        if not step.get("reuse") and (gone := _gone(step))
+    ]
+
+
+def _gone(step: dict) -> str:
+    """Why a planned step cannot run any more ("its job was deleted."), or ""."""
+    from jobs.models import Job
+
+    if step["kind"] == StepKind.LOAD and not Job.objects.filter(pk=step.get("job")).exists():
+        return "its job was deleted."
+    if step["kind"] == StepKind.DBT and not DbtProject.objects.filter(pk=step.get("dbt_project")).exists():
+        return "its dbt project was deleted."
+    return ""
 
 
 def enqueue_pipeline(run_id: int, task_id: str) -> None:
@@ -160,8 +191,28 @@ def pipeline_step(*, run_id: int, index: int, attempt: int) -> bool:
             run, f"Step {index + 1} ({step['name']}): succeeded in run {step['reuse']}; not run again", phase="step"
         )
         return True
+    gone = _gone(step)
+    if gone:
+        JobRun.objects.create(
+            kind=RunKind.LOAD if step["kind"] == StepKind.LOAD else RunKind.DBT,
+            owner_id=run.owner_id,
+            parent=run,
+            step_position=step["position"],
+            attempt=attempt,
+            trigger=run.trigger,
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            error_message=f"Could not start: {gone}",
+        )
+        _stop(run, index + 1, RunStatus.FAILED, f"Step {index + 1} ({step['name']}) could not start: {gone}")
+        return False
     _beat(run)
     child = _child(run, step, attempt)
+    if child is None:
+        # This step's attempt is someone else's: the task was delivered twice. That delivery
+        # goes on with the chain; this one stops here.
+        logger.warning("pipeline run %s step %s attempt %s already started: duplicate delivery", run_id, index, attempt)
+        return False
     run_log(
         run,
         f"Step {index + 1} of {len(run.plan)}: {step['name']}"
@@ -224,8 +275,19 @@ def pipeline_finish(*, run_id: int, went_through: bool) -> None:
     logger.info("pipeline run %s succeeded", run.pk)
 
 
-def _child(run: JobRun, step: dict, attempt: int) -> JobRun:
-    child = JobRun.objects.create(
+def _child(run: JobRun, step: dict, attempt: int) -> JobRun | None:
+    """The step attempt's run, claimed; None when it exists already (a second delivery)."""
+    try:
+        with transaction.atomic():
+            child = _create_child(run, step, attempt)
+    except IntegrityError:
+        return None
+    run_claim(run_id=child.pk)
+    return child
+
+
+def _create_child(run: JobRun, step: dict, attempt: int) -> JobRun:
+    return JobRun.objects.create(
         kind=RunKind.LOAD if step["kind"] == StepKind.LOAD else RunKind.DBT,
         owner_id=run.owner_id,
         parent=run,
@@ -238,8 +300,6 @@ def _child(run: JobRun, step: dict, attempt: int) -> JobRun:
         triggered_by=run.triggered_by,
         queued_at=timezone.now(),
     )
-    run_claim(run_id=child.pk)
-    return child
 
 
 def _beat(run: JobRun) -> None:
@@ -262,7 +322,9 @@ def _add_counters(run: JobRun, child: JobRun) -> None:
 def _stop(run: JobRun, first_skipped: int, status: str, message: str, **where) -> None:
     """End the pipeline run; the steps from first_skipped on are recorded SKIPPED."""
     for step in run.plan[first_skipped:]:
-        if not run.steps.filter(step_position=step["position"]).exists():
+        if step.get("reuse") or run.steps.filter(step_position=step["position"]).exists():
+            continue
+        with contextlib.suppress(IntegrityError), transaction.atomic():  # recorded by a racing stop
             JobRun.objects.create(
                 kind=RunKind.LOAD if step["kind"] == StepKind.LOAD else RunKind.DBT,
                 owner_id=run.owner_id,
@@ -277,6 +339,17 @@ def _stop(run: JobRun, first_skipped: int, status: str, message: str, **where) -
                 error_message="Not run: an earlier step did not succeed.",
             )
     run_finish(run_id=run.pk, status=status, error_message=message, **where)
+
+
+def pipeline_stop_between_steps(run: JobRun, message: str) -> None:
+    """A cancel while none of the run's steps is running (between two steps, or while one waits
+    for its retry): end the run now rather than when the next step would have started."""
+    done = set(run.steps.values_list("step_position", flat=True))
+    first = next(
+        (i for i, step in enumerate(run.plan or []) if step["position"] not in done and not step.get("reuse")),
+        len(run.plan or []),
+    )
+    _stop(run, first, RunStatus.CANCELLED, message)
 
 
 def _timed_out(run: JobRun) -> bool:
@@ -298,8 +371,11 @@ def pipelines_time_out() -> int:
             continue
         running = run.steps.filter(status=RunStatus.RUNNING)
         running.update(cancel_requested_at=timezone.now())
-        done = run.steps.exclude(status=RunStatus.RUNNING).values_list("step_position", flat=True)
-        first = next((i for i, step in enumerate(run.plan) if step["position"] not in done), len(run.plan))
+        done = set(run.steps.exclude(status=RunStatus.RUNNING).values_list("step_position", flat=True))
+        first = next(
+            (i for i, step in enumerate(run.plan) if step["position"] not in done and not step.get("reuse")),
+            len(run.plan),
+        )
         message = f"Stopped after the pipeline's timeout of {run.pipeline.timeout_minutes} minutes."
         _stop(run, first + (1 if running.exists() else 0), RunStatus.FAILED, message)
         stopped += 1
@@ -321,12 +397,13 @@ def dbt_target(project: DbtProject):
         password=params.password,
         sslmode=params.sslmode,
         threads=project.threads,
+        options=params.options,
     )
 
 
 def dbt_execute(run_id: int) -> None:
     """Run a claimed dbt run: the command on a copy of the project, its output in the run's log."""
-    from runs.dbt import DbtCommandSpec, DbtError, run_command
+    from runs.dbt import DBT_POSTGRES_OPTIONS, DbtCommandSpec, DbtError, run_command
     from runs.executor import Watcher
 
     run = JobRun.objects.select_related("dbt_project__credential", "parent").get(pk=run_id)
@@ -340,6 +417,14 @@ def dbt_execute(run_id: int) -> None:
             raise DbtError("the step's dbt project was deleted")
         target = dbt_target(project)
         run_log(run, f"Started on worker {socket.gethostname()}: dbt project {project.name}", phase="dbt")
+        unused = sorted(set(target.options) - set(DBT_POSTGRES_OPTIONS)) if target.kind != "duckdb" else []
+        if unused:
+            run_log(
+                run,
+                f"dbt-postgres has no setting for the credential's {', '.join(unused)}: dbt connects without them",
+                level=EventLevel.WARNING,
+                phase="dbt",
+            )
         spec = DbtCommandSpec(
             command=plan.get("command", "build"),
             select=plan.get("select", ""),
@@ -368,7 +453,7 @@ def dbt_execute(run_id: int) -> None:
                 execution_time=r.execution_time,
                 rows_affected=r.rows_affected,
                 failures=r.failures,
-                message=r.message,
+                message=printable(r.message),
             )
             for r in outcome.results
         )

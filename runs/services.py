@@ -121,6 +121,11 @@ def run_cancel(*, run: JobRun, user=None) -> JobRun:
             cancel_requested_at=timezone.now()
         )
         run_log(run, f"Cancel requested{who}; stopping and rolling back", level=EventLevel.WARNING, phase="cancel")
+        if run.kind == RunKind.PIPELINE and not run.steps.filter(status=RunStatus.RUNNING).exists():
+            from runs.pipelines import pipeline_stop_between_steps
+
+            run.refresh_from_db()
+            pipeline_stop_between_steps(run, f"Cancelled{who} between steps.")
         run.refresh_from_db()
         return run
     run.refresh_from_db()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -81,6 +82,8 @@ os.environ.update(
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "DATA_DIR": DATA_DIR,
+        # dbt projects by directory: the fixtures, and copies the tests make in temporary folders.
+        "DBT_PROJECTS_DIRS": f"{Path(__file__).resolve().parent / 'fixtures' / 'dbt'},{tempfile.gettempdir()}",
         "RUN_HEARTBEAT_INTERVAL": "1",
         "RUN_HEARTBEAT_TIMEOUT": "60",
         "LOAD_LOCK_TIMEOUT": "2",

@@ -129,7 +129,7 @@ def test_deleting_a_credential_in_use_is_refused_with_the_job_named(alice):
 
     assert response.status_code == 400
     assert response.json() == {
-        "detail": ["Credential 'warehouse for orders' is used by job(s) load orders; change or delete them first."]
+        "detail": ["Credential 'warehouse for orders' is used by jobs: load orders. Change or delete them first."]
     }
 
 

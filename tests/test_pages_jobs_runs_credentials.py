@@ -290,7 +290,7 @@ def test_credential_test_and_browse_fragments(alice, existing):
 def test_a_credential_in_use_is_not_deleted(alice, job):
     credential = job.destination
     response = browser(alice).post(f"/credentials/{credential.pk}/delete/")
-    assert response.status_code == 200 and "is used by job(s) orders load" in response.content.decode()
+    assert response.status_code == 200 and "is used by jobs: orders load" in response.content.decode()
     assert Credential.objects.filter(pk=credential.pk).exists()
 
 

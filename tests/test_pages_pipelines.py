@@ -50,7 +50,9 @@ def test_a_dbt_project_is_registered_from_a_directory_or_an_archive(alice, bob):
 
     assert client.get("/dbt/new/").status_code == 200
     wrong = client.post("/dbt/new/", {**form, "path": "/srv/nothing-here"})
-    assert wrong.status_code == 200 and "/srv/nothing-here is not a directory" in wrong.content.decode()
+    assert (
+        wrong.status_code == 200 and "Projects are registered by directory only from inside" in wrong.content.decode()
+    )
 
     made = client.post("/dbt/new/", {**form, "path": str(MEDALLION)})
     assert made.status_code == 302
@@ -186,8 +188,24 @@ def test_a_pipeline_run_is_one_timeline_with_its_dbt_results_and_a_retry(alice, 
     )
     plan = [
         {"position": 1, "kind": "load", "name": "load load orders", "job": job.pk, "retries": 0},
-        {"position": 2, "kind": "dbt", "name": "dbt build gold", "command": "build", "select": "gold", "retries": 1},
-        {"position": 3, "kind": "dbt", "name": "dbt test", "command": "test", "select": "", "retries": 0},
+        {
+            "position": 2,
+            "kind": "dbt",
+            "name": "dbt build gold",
+            "dbt_project": project.pk,
+            "command": "build",
+            "select": "gold",
+            "retries": 1,
+        },
+        {
+            "position": 3,
+            "kind": "dbt",
+            "name": "dbt test",
+            "dbt_project": project.pk,
+            "command": "test",
+            "select": "",
+            "retries": 0,
+        },
     ]
     run = JobRun.objects.create(
         kind=RunKind.PIPELINE, pipeline=pipeline, status="FAILED", plan=plan,
