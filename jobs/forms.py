@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from credentials.models import Credential
 from etlportal.forms import EmailListField, ServiceErrorsMixin
 from jobs.models import DbtCommand, DbtProject, Job, StepKind
+from jobs.pipelines import MAX_TIMEOUT_MINUTES, dbt_vars_problems
 from jobs.schedules import PRESETS, timezone_choices
 
 
@@ -27,7 +28,7 @@ class AlertsForm(ServiceErrorsMixin, forms.Form):
     )
     alert_on_success = forms.BooleanField(required=False, label="Also when a run succeeds")
     alert_after_minutes = forms.IntegerField(
-        required=False, min_value=1, label="Also when a run takes longer than (minutes)"
+        required=False, min_value=1, max_value=2**31 - 1, label="Also when a run takes longer than (minutes)"
     )
 
     def alert_fields(self) -> dict:
@@ -71,16 +72,29 @@ class DbtProjectForm(ServiceErrorsMixin, forms.Form):
             self.fields["archive"].help_text = "Upload a new archive to replace the project's files."
 
 
+def _not_a_number(constant: str):
+    raise ValueError(f"{constant} is not a number JSON or PostgreSQL keep")
+
+
 def _json_object(text: str, what: str) -> dict:
     text = (text or "").strip()
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_a_number)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"{what} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deep to read.") from None
+    except ValueError as exc:  # NaN, Infinity; an integer of thousands of digits
+        raise ValidationError(f"{what} is not JSON PostgreSQL can keep: {exc}.") from None
     if not isinstance(value, dict):
         raise ValidationError(f'{what} is an object, e.g. {{"start_date": "2024-01-01"}}.')
+    # The service's rules for what it can store (NUL characters, 1e999999, nesting), said here
+    # under the field.
+    problems = dbt_vars_problems(value)
+    if problems:
+        raise ValidationError(f"{what}: {problems[0]}")
     return value
 
 
@@ -88,7 +102,11 @@ class PipelineForm(AlertsForm):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     timeout_minutes = forms.IntegerField(
-        required=False, min_value=1, label="Timeout (minutes)", help_text="Empty: no limit for the whole pipeline."
+        required=False,
+        min_value=1,
+        max_value=MAX_TIMEOUT_MINUTES,
+        label="Timeout (minutes)",
+        help_text="Empty: no limit for the whole pipeline.",
     )
     field_order = ["name", "description", "timeout_minutes"]
 

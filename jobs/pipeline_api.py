@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -15,6 +16,20 @@ from jobs.models import DbtProject, Job, Pipeline, PipelineStep, Schedule
 from runs.api import RunSerializer
 from runs.models import RunTrigger
 from runs.pipelines import pipeline_run_create
+
+
+class ShallowJSONParser(JSONParser):
+    """DRF's JSON parser, answering 400 to JSON nested too deep to read: the json module raises
+    RecursionError there, which DRF's parser (catching ValueError) lets through as a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deep to read.") from None
+
+
+PARSERS = [ShallowJSONParser, FormParser, MultiPartParser]
 
 
 class OwnedJobField(OwnedPrimaryKeyField):
@@ -89,7 +104,7 @@ class DbtProjectViewSet(viewsets.ModelViewSet):
 
     queryset = DbtProject.objects.none()  # for the schema; get_queryset() picks the rows
     serializer_class = DbtProjectSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [ShallowJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         return DbtProject.objects.visible_to(self.request.user).select_related("owner", "credential")
@@ -134,6 +149,7 @@ class PipelineViewSet(viewsets.ModelViewSet):
 
     queryset = Pipeline.objects.none()  # for the schema; get_queryset() picks the rows
     serializer_class = PipelineSerializer
+    parser_classes = PARSERS
 
     def get_queryset(self):
         return Pipeline.objects.visible_to(self.request.user).select_related("owner").prefetch_related("steps")
@@ -154,7 +170,10 @@ class ScheduleSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     job = OwnedJobField(queryset=Job.objects.all(), allow_null=True, required=False)
     pipeline = OwnedPrimaryKeyField(queryset=Pipeline.objects.all(), allow_null=True, required=False)
-    cron = serializers.CharField(help_text='minute hour day-of-month month day-of-week, e.g. "0 9 * * 1-5".')
+    cron = serializers.CharField(
+        max_length=schedules.MAX_CRON_LENGTH,
+        help_text='minute hour day-of-month month day-of-week, e.g. "0 9 * * 1-5".',
+    )
     timezone = serializers.CharField(required=False, default="UTC", help_text="An IANA zone, e.g. Europe/Paris.")
     description = serializers.SerializerMethodField()
     next_runs = serializers.SerializerMethodField()
@@ -209,6 +228,7 @@ class ScheduleViewSet(viewsets.ModelViewSet):
 
     queryset = Schedule.objects.none()  # for the schema; get_queryset() picks the rows
     serializer_class = ScheduleSerializer
+    parser_classes = PARSERS
 
     def get_queryset(self):
         return Schedule.objects.visible_to(self.request.user).select_related("owner", "job", "pipeline")

@@ -3,6 +3,7 @@ and alerts. Running them is runs.pipelines' business."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,6 +27,10 @@ STEP_FIELDS = (
 )
 MAX_RETRIES = 10
 MAX_RETRY_DELAY_SECONDS = 24 * 3600
+MAX_TIMEOUT_MINUTES = 2**31 - 1  # the column's (PositiveIntegerField) largest value
+# --vars nest at most this deep: ample for dbt, and far from where PostgreSQL's jsonb or
+# Python's json (recursion) give up.
+MAX_VARS_DEPTH = 32
 
 
 def _build_steps(pipeline: Pipeline, steps: list[dict[str, Any]]) -> tuple[list[PipelineStep], list[str]]:
@@ -58,9 +63,18 @@ def step_problems(step: PipelineStep, *, owner) -> list[str]:
             problems.append(f"the dbt command is one of {', '.join(DbtCommand.values)}.")
         if not isinstance(step.dbt_vars, dict):
             problems.append('dbt variables are a mapping of names to values, e.g. {"start": "2024-01-01"}.')
+        else:
+            problems += dbt_vars_problems(step.dbt_vars)
         for name in ("select", "exclude"):
-            if any(character in getattr(step, name) for character in "\n\r\0"):
+            value = getattr(step, name)
+            if any(character in value for character in "\n\r\0"):
                 problems.append(f"{name} is one line of dbt selectors.")
+                continue
+            # Each word is passed to dbt as an argument of its own: one starting with "-" would be
+            # read as an option of dbt's (--profiles-dir, --target), not as a selector.
+            option = next((word for word in value.split() if word.startswith("-")), None)
+            if option is not None:
+                problems.append(f"--{name} takes node selectors, not options ({option!r} is an option).")
     else:
         problems.append(f"a step is a load or a dbt command, not {step.kind!r}.")
     if not 0 <= step.retries <= MAX_RETRIES:
@@ -70,12 +84,39 @@ def step_problems(step: PipelineStep, *, owner) -> list[str]:
     return problems
 
 
+def dbt_vars_problems(dbt_vars: dict) -> list[str]:
+    """Why PostgreSQL's jsonb cannot keep these --vars: a NUL character, NaN or an infinite number
+    (a number too large for a float reads as one), nesting past MAX_VARS_DEPTH. The first such
+    problem, saying where; walked without recursion."""
+    pending: list[tuple[Any, str, int]] = [(dbt_vars, "", 0)]
+    while pending:
+        value, where, depth = pending.pop()
+        place = f" (at {where})" if where else ""
+        if depth > MAX_VARS_DEPTH:
+            return [f"dbt variables are nested at most {MAX_VARS_DEPTH} levels deep{place}."]
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = str(key)[:100].replace("\0", "\\u0000")
+                if "\0" in str(key):
+                    return [f"dbt variables cannot hold a NUL character (\\u0000), as the name '{name}' does{place}."]
+                pending.append((item, f"{where}.{name}" if where else name, depth + 1))
+        elif isinstance(value, list | tuple):
+            pending += [(item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value)]
+        elif isinstance(value, str) and "\0" in value:
+            return [f"dbt variables cannot hold a NUL character (\\u0000){place}."]
+        elif isinstance(value, float) and not math.isfinite(value):
+            return [f"dbt variables are finite numbers, not NaN or Infinity or too large for a float{place}."]
+    return []
+
+
 def _save(pipeline: Pipeline, steps: list[dict[str, Any]] | None) -> Pipeline:
     errors: dict[str, list[str]] = {}
     if not pipeline.name.strip():
         errors["name"] = ["Required."]
     if pipeline.timeout_minutes is not None and pipeline.timeout_minutes < 1:
         errors["timeout_minutes"] = ["At least 1 minute, or none."]
+    elif pipeline.timeout_minutes is not None and pipeline.timeout_minutes > MAX_TIMEOUT_MINUTES:
+        errors["timeout_minutes"] = [f"At most {MAX_TIMEOUT_MINUTES} minutes, or none."]
     errors.update(alert_problems(pipeline))
     built = None
     if steps is not None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from celery.schedules import crontab
+from celery.schedules import ParseException, crontab
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -29,31 +30,69 @@ PRESETS = {
 _SEARCH_DAYS = 366 * 5
 
 
+# Each field as django-celery-beat's CrontabSchedule stores it (its columns' lengths); the whole
+# expression as Schedule.cron stores it.
+CRON_FIELDS = (
+    ("minute", "minute", 240),
+    ("hour", "hour", 96),
+    ("day-of-month", "day_of_month", 124),
+    ("month", "month_of_year", 64),
+    ("day-of-week", "day_of_week", 64),
+)
+MAX_CRON_LENGTH = 200
+# How far ahead of a worker's clock a tick may lie and still be the one being fired. Beat and
+# the workers may run on machines whose clocks disagree a little (NTP keeps them well within a
+# second): a worker 0.3 s behind receives the 09:00 tick at 08:59:59.7. Kept short because a
+# copy of a tick delivered late (a second beat, a busy queue) must still name its own tick, even
+# near the end of an every-minute schedule's minute.
+TICK_TOLERANCE = timedelta(seconds=1)
+
+
 def cron_fields(expression: str) -> crontab:
     """The expression as Celery reads it (minute hour day-of-month month day-of-week); ValidationError."""
     parts = expression.split()
     if len(parts) != 5:
         raise ValidationError(
             f"A cron expression has 5 fields (minute hour day-of-month month day-of-week), not {len(parts)}: "
-            f"{expression!r}."
+            f"{expression[:MAX_CRON_LENGTH]!r}."
         )
+    if len(" ".join(parts)) > MAX_CRON_LENGTH:
+        raise ValidationError(
+            f"A cron expression is at most {MAX_CRON_LENGTH} characters; this one has {len(' '.join(parts))}."
+        )
+    for (label, _, limit), value in zip(CRON_FIELDS, parts, strict=True):
+        if len(value) > limit:
+            raise ValidationError(
+                f"Not a valid cron expression: the {label} field is at most {limit} characters, "
+                f"not {len(value)} ({value[:40]!r}...)."
+            )
+    # One field at a time, so that the message names the field that is wrong.
+    for (label, keyword, _), value in zip(CRON_FIELDS, parts, strict=True):
+        try:
+            crontab(**{keyword: value})
+        except (ValueError, TypeError, ParseException) as exc:
+            raise ValidationError(
+                f"Not a valid cron expression {expression!r}: the {label} field {value!r} is wrong ({exc})."
+            ) from None
     minute, hour, day_of_month, month_of_year, day_of_week = parts
-    try:
-        return crontab(
-            minute=minute,
-            hour=hour,
-            day_of_month=day_of_month,
-            month_of_year=month_of_year,
-            day_of_week=day_of_week,
-        )
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(f"Not a valid cron expression {expression!r}: {exc}") from None
+    return crontab(
+        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
+    )
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def zone(name: str) -> ZoneInfo:
+    # Only the names of the zone database: ZoneInfo() opens a file named after its argument, and
+    # a directory ("Europe") or an over-long name raises OSError rather than ZoneInfoNotFoundError.
+    if name not in _zone_names():
+        raise ValidationError(f"Unknown time zone {name[:64]!r} (use a name such as Europe/Paris or UTC).")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationError(f"Unknown time zone {name!r} (use a name such as Europe/Paris or UTC).") from None
 
 
@@ -99,12 +138,18 @@ def next_runs(expression: str, timezone_name: str, *, after: datetime, count: in
 
 
 def tick_slot(expression: str, timezone_name: str, *, now: datetime) -> datetime:
-    """The tick a firing belongs to: the latest time at or before `now` the schedule fires at.
+    """The tick a firing belongs to: the latest time at or before `now` the schedule fires at,
+    or one a few seconds after `now` (TICK_TOLERANCE) when there is one.
 
     Beat sends the task at the tick; a copy delivered late, or sent by a second beat, still
-    names the same tick, so they are one run.
+    names the same tick, so they are one run. A worker whose clock is a little behind beat's
+    receives the 09:00 tick at 08:59:59.7 by its own clock: that is the 09:00 tick, not the one
+    before (which has its run already, so the tick would be lost).
     """
     fields, tz = cron_fields(expression), zone(timezone_name)
+    coming = next_runs(expression, timezone_name, after=now, count=1)
+    if coming and coming[0] - now <= TICK_TOLERANCE:
+        return coming[0]
     now = now.astimezone(tz).replace(second=0, microsecond=0)
     for day in _days(now.date(), -1):
         if not _matches_day(fields, day):

@@ -216,8 +216,12 @@ def test_a_schedule_through_the_api_describes_itself_and_keeps_beat_in_step(alic
 
     bad = client.post("/api/schedules/", {"name": "x", "job": job.pk, "cron": "61 * * * *"}, format="json")
     assert bad.status_code == 400 and "cron" in bad.json()
-    both = client.post("/api/schedules/", {"name": "x", "cron": "0 * * * *"}, format="json")
-    assert both.status_code == 400
+    neither = client.post("/api/schedules/", {"name": "x", "cron": "0 * * * *"}, format="json")
+    assert neither.status_code == 400 and "target" in neither.json()
+    pipeline = client.post("/api/pipelines/", {"name": "p", "steps": [{"kind": "load", "job": job.pk}]}, format="json")
+    both_body = {"name": "x", "job": job.pk, "pipeline": pipeline.json()["id"], "cron": "0 * * * *"}
+    both = client.post("/api/schedules/", both_body, format="json")
+    assert both.status_code == 400 and "target" in both.json()
     draft = Job.objects.create(owner=alice, name="trial", destination=warehouse, table="t", is_draft=True)
     hidden = client.post("/api/schedules/", {"name": "x", "job": draft.pk, "cron": "0 * * * *"}, format="json")
     assert hidden.status_code == 400 and "job" in hidden.json()
