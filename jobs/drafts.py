@@ -15,6 +15,7 @@ from django.db import transaction
 
 from credentials.models import Credential
 from credentials.services import credential_params, credential_table_columns
+from etlportal.validators import has_nul, nul_message, reject_nul
 from jobs.coltypes import DATE_TYPES, parse_type
 from jobs.inspection.header import normalize_names
 from jobs.inspection.scan import SAMPLE_BYTES
@@ -80,13 +81,38 @@ def draft_steps_done(draft: WizardDraft) -> set[str]:
     if inspection.get("loadable") and inspection.get("columns"):
         done.add("file")
     data = draft.data
-    if data.get("destination") and data.get("table"):
+    if data.get("destination") and data.get("table") and draft_destination(draft) is not None:
         done.add("destination")
     if data.get("mappings"):
         done.add("mapping")
     if data.get("load_strategy"):
         done.add("strategy")
     return done
+
+
+def draft_unfinished(draft: WizardDraft) -> tuple[str, str] | None:
+    """The first step before the review whose answers are missing, and what to do there; None if none."""
+    done = draft_steps_done(draft)
+    for step in STEPS[:-1]:
+        if step in done:
+            continue
+        title = STEP_TITLES[step]
+        if step == "file":
+            return step, f"Complete the {title} step first: the file cannot be loaded as it is."
+        if step == "destination" and draft.data.get("destination") and draft.data.get("table"):
+            return step, f"The destination was deleted, or is not yours: choose one on the {title} step."
+        if step == "mapping" and draft.data.get("mappings"):
+            return step, f"The file's columns changed since the mappings were made: review them on the {title} step."
+        what = {"destination": "choose where the rows go", "mapping": "map the columns", "strategy": "choose how"}
+        return step, f"Complete the {title} step first: {what[step]}."
+    return None
+
+
+def draft_require_complete(draft: WizardDraft) -> None:
+    """A ValidationError saying which step to complete, unless every step before the review is done."""
+    unfinished = draft_unfinished(draft)
+    if unfinished is not None:
+        raise ValidationError(unfinished[1])
 
 
 def draft_first_open_step(draft: WizardDraft) -> str:
@@ -118,7 +144,9 @@ def draft_set_destination(
     schema, table = schema.strip(), table.strip()
     errors: dict[str, list[str]] = {}
     for field, value in (("schema", schema), ("table", table)):
-        if not value:
+        if has_nul(value):
+            errors[field] = [nul_message(f"The {field}")]
+        elif not value:
             errors[field] = ["Required."]
         elif len(value.encode()) > 63:
             errors[field] = [f"{value!r} is longer than the 63-byte limit for identifiers."]
@@ -321,6 +349,7 @@ def default_job_name(draft: WizardDraft) -> str:
 @transaction.atomic
 def draft_trial_job(*, draft: WizardDraft) -> Job:
     """The hidden job the review step dry-runs: the draft's answers, checked as a job is when saved."""
+    draft_require_complete(draft)
     fields = _job_fields(draft)
     if fields["destination"] is None:
         raise ValidationError("Choose a destination first.")
@@ -388,7 +417,9 @@ def draft_plan(draft: WizardDraft) -> dict[str, Any]:
 @transaction.atomic
 def draft_save(*, draft: WizardDraft, name: str = "") -> Job:
     """Make the draft a job (or update the job it edits); the draft is gone afterwards."""
+    draft_require_complete(draft)
     name = name.strip()
+    reject_nul("name", "The job name", name)
     if name:
         draft.data = dict(draft.data, name=name)
     if draft.job is not None:

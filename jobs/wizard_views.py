@@ -28,6 +28,7 @@ from jobs.selectors import get_draft_for_user
 from jobs.services import (
     UploadTooLarge,
     human_bytes,
+    mapping_field_problems,
     mappings_build,
     mappings_preview,
     upload_inspect,
@@ -119,7 +120,8 @@ def step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     if step not in STEPS:
         raise Http404("No such step.")
     if not drafts.draft_may_open(draft, step):
-        messages.info(request, "Finish this step first.")
+        unfinished = drafts.draft_unfinished(draft)
+        messages.info(request, unfinished[1] if unfinished else "Finish this step first.")
         return go(request, "wizard-step", pk=draft.pk, step=drafts.draft_first_open_step(draft))
     return {
         "file": _file_step,
@@ -467,6 +469,7 @@ def _mapping_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
                     **row,
                     "include": row.get("include") == "on",
                     "nullable": row.get("nullable") == "on",
+                    "problems": mapping_field_problems(_mapping_from_row(row)) if row.get("include") == "on" else [],
                 }
                 for row in rows
             ]

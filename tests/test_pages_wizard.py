@@ -243,7 +243,7 @@ def test_a_new_calculated_row_is_a_fragment(alice, dest):
     draft_id = start_wizard(client)
     _through_destination(client, draft_id, make_credential(alice), dest.schema)
     body = htmx(client, "get", f"/new/{draft_id}/mapping/row/?index=7").content.decode()
-    assert body.strip().startswith("<tr>") and 'name="m-7-expression"' in body
+    assert body.strip().startswith("<tr") and 'name="m-7-expression"' in body
 
 
 def _to_review(client, alice, dest, strategy="INSERT", keys=()):
@@ -327,6 +327,74 @@ def test_editing_a_job_goes_through_the_wizard_and_changes_that_job(alice, dest)
     job.refresh_from_db()
     assert (job.name, job.load_strategy, job.max_rejected_rows) == ("orders renamed", "TRUNCATE_INSERT", 5)
     assert Job.objects.count() == 1
+
+
+# -- review findings ----------------------------------------------------------------------------
+def test_an_early_dry_run_says_which_step_to_complete(alice, dest):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    response = htmx(client, "post", f"/new/{draft_id}/dry-run/")
+    assert response.status_code == 200
+    assert "Complete the Destination step first" in response.content.decode()
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    response = htmx(client, "post", f"/new/{draft_id}/dry-run/")
+    assert "Complete the Mapping step first" in response.content.decode()
+    assert not JobRun.objects.exists() and not Job.objects.exists()
+
+
+def test_nul_characters_are_refused_with_the_field_named(alice, dest):
+    client = browser(alice)
+    response = client.get("/jobs/", {"q": "ord\x00ers"})
+    assert response.status_code == 200 and "Search: the search contains a NUL character" in response.content.decode()
+    draft_id = start_wizard(client)
+    response = client.post(f"/new/{draft_id}/file/", {"null_markers_set": "1", "null_markers": "N\x00A"})
+    assert response.status_code == 200
+    assert "null_markers: A null marker contains a NUL character" in response.content.decode()
+    assert "null_markers" not in WizardDraft.objects.get(pk=draft_id).upload.inspection_options
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    rows = [dict(ROWS[0], destination_column="order\x00id"), *ROWS[1:4]]
+    response = client.post(f"/new/{draft_id}/mapping/", mapping_post(rows))
+    assert response.status_code == 200
+    assert "the destination column contains a NUL character" in response.content.decode()
+    client.post(f"/new/{draft_id}/mapping/", mapping_post(ROWS))
+    client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "INSERT", "max_rejected_rows": "0"})
+    response = client.post(f"/new/{draft_id}/review/", {"name": "orders\x00", "action": "save"})
+    assert response.status_code == 200
+    assert "name: The job name contains a NUL character" in response.content.decode()
+    assert not Job.objects.filter(is_draft=False).exists()
+
+
+def test_a_credentials_extra_options_with_a_nul_are_refused_by_the_field(alice):
+    from tests.conftest import dest_credential_fields
+
+    fields = {"name": "w", **dest_credential_fields(), "extra_options": '{"application_name": "a\\u0000b"}'}
+    response = browser(alice).post("/credentials/new/", fields)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Extra options contains a NUL character" in page and 'class="errorlist"' in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("destination_column", "x" * 64, "the destination column is 64 bytes long"),
+        ("destination_column", "é" * 32, "the destination column is 64 bytes long"),
+        ("format", "%d" * 60, "the format is 120 characters long; at most 100"),
+        ("default", "0" * 1001, "the default is 1001 characters long; at most 1000"),
+    ],
+)
+def test_an_over_long_mapping_field_is_shown_on_its_row(alice, dest, field, value, message):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    rows = [ROWS[0], dict(ROWS[2], **{field: value}), ROWS[3]]
+    response = client.post(f"/new/{draft_id}/mapping/", mapping_post(rows))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert message in page
+    row_problems = page.split('class="row-problems"')
+    assert len(row_problems) == 2 and message in row_problems[1].split("</tr>")[0]
+    assert "mappings" not in WizardDraft.objects.get(pk=draft_id).data
 
 
 def test_orders_csv_is_what_the_tests_think_it_is():
