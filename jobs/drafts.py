@@ -27,6 +27,7 @@ from jobs.services import (
     job_update,
     mappings_build,
     source_names_of,
+    upload_copy,
     upload_inspect,
     upload_store,
 )
@@ -58,19 +59,43 @@ def draft_for_job(*, job: Job, owner) -> WizardDraft:
     mappings = [
         {field: getattr(mapping, field) for field in MAPPING_FIELDS} for mapping in job.mappings.order_by("position")
     ]
+    # The table as it is now, as the destination step reads it: its columns guide the mapping,
+    # and an existing table is not shown as one to create.
+    columns = credential_table_columns(credential=job.destination, schema=job.schema, table=job.table)
     data = {
         "name": job.name,
         "destination": job.destination_id,
         "schema": job.schema,
         "table": job.table,
         "create_table": job.create_table,
+        "table_columns": None if columns is None else [[c.name, c.sql_type, c.nullable] for c in columns],
         "mappings": mappings,
+        "mapped_file_columns": _file_columns(job.source),
         "load_strategy": job.load_strategy,
         "upsert_keys": list(job.upsert_keys),
         "max_rejected_rows": job.max_rejected_rows,
         "max_rejected_ratio": job.max_rejected_ratio,
     }
     return WizardDraft.objects.create(owner=owner, upload=job.source, job=job, data=data)
+
+
+def _file_columns(upload: Upload) -> list[str]:
+    """The file's column names as inspected: mappings made for other names need a review."""
+    return [column["name"] for column in (upload.inspection or {}).get("columns", [])]
+
+
+def draft_inspect(*, draft: WizardDraft, options: dict) -> dict:
+    """Inspect the draft's file again with the user's overrides.
+
+    A draft editing a job first gets its own copy of the Upload: the job (and every run of it
+    until the draft is saved) keeps reading the file with the options it was saved with.
+    """
+    if draft.job is not None and draft.upload.jobs.filter(is_draft=False).exists():
+        draft.upload = upload_copy(upload=draft.upload)
+        draft.save(update_fields=["upload", "updated_at"])
+    inspection = upload_inspect(upload=draft.upload, options=options)
+    _forget_dry_run(draft)
+    return inspection
 
 
 # -- where the user is ------------------------------------------------------------------------
@@ -83,7 +108,9 @@ def draft_steps_done(draft: WizardDraft) -> set[str]:
     data = draft.data
     if data.get("destination") and data.get("table") and draft_destination(draft) is not None:
         done.add("destination")
-    if data.get("mappings"):
+    if data.get("mappings") and data.get("mapped_file_columns", _file_columns(draft.upload)) == _file_columns(
+        draft.upload
+    ):
         done.add("mapping")
     if data.get("load_strategy"):
         done.add("strategy")
@@ -133,6 +160,13 @@ def draft_destination(draft: WizardDraft) -> Credential | None:
     if not pk:
         return None
     return Credential.objects.visible_to(draft.owner).filter(pk=pk).first()
+
+
+def _forget_dry_run(draft: WizardDraft) -> None:
+    """The answers changed: a dry run of the previous ones says nothing about these."""
+    if draft.data.get("dry_run") is not None:
+        draft.data = {key: value for key, value in draft.data.items() if key != "dry_run"}
+        draft.save(update_fields=["data", "updated_at"])
 
 
 # -- step 2: destination ----------------------------------------------------------------------
@@ -280,7 +314,7 @@ def draft_set_mappings(*, draft: WizardDraft, mappings: list[dict[str, Any]]) ->
     problems = draft_check_mappings(draft, mappings)
     if problems:
         raise ValidationError({"mappings": problems})
-    data = dict(draft.data, mappings=mappings)
+    data = dict(draft.data, mappings=mappings, mapped_file_columns=_file_columns(draft.upload))
     destinations = {m["destination_column"] for m in mappings}
     data["upsert_keys"] = [key for key in data.get("upsert_keys", []) if key in destinations]
     draft.data = data
@@ -423,8 +457,7 @@ def draft_save(*, draft: WizardDraft, name: str = "") -> Job:
     if name:
         draft.data = dict(draft.data, name=name)
     if draft.job is not None:
-        fields = _job_fields(draft)
-        fields.pop("source")
+        fields = _job_fields(draft)  # the source too: the draft's own copy when its options changed
         job = job_update(job=draft.job, mappings=draft.data.get("mappings", []), **fields)
         if draft.trial_job is not None:
             draft.trial_job.delete()

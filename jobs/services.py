@@ -126,7 +126,30 @@ def upload_delete(*, upload: Upload) -> None:
     name = upload.file.name
     storage = upload.file.storage
     upload.delete()
-    transaction.on_commit(lambda: storage.delete(name))
+    if not Upload.objects.filter(file=name).exists():  # a wizard's copy (upload_copy) shares the file
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+def upload_copy(*, upload: Upload) -> Upload:
+    """Another Upload of the same stored file, with its own inspection and options to change.
+
+    The file itself is not copied: it never changes, and upload_delete keeps it while any Upload names it.
+    """
+    copy = Upload(
+        file=upload.file.name,
+        original_name=upload.original_name,
+        size=upload.size,
+        sha256=upload.sha256,
+        uploaded_by=upload.uploaded_by,
+        inspection=upload.inspection,
+        inspection_options=upload.inspection_options,
+        scan_status=upload.scan_status,
+        scan_progress=upload.scan_progress,
+        scan_token=upload.scan_token,
+        row_index=upload.row_index,
+    )
+    copy.save()
+    return copy
 
 
 def column_specs(mappings) -> list[ColumnSpec]:

@@ -31,7 +31,6 @@ from jobs.services import (
     mapping_field_problems,
     mappings_build,
     mappings_preview,
-    upload_inspect,
     upload_preview,
 )
 from runs.models import JobRun
@@ -190,7 +189,7 @@ def _file_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            upload_inspect(upload=draft.upload, options=_file_options(request.POST))
+            drafts.draft_inspect(draft=draft, options=_file_options(request.POST))
         except ValidationError as exc:
             errors = errors_of(exc)
         except (LookupError, ValueError) as exc:
@@ -253,6 +252,8 @@ def _destination_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
         if request.method == "POST"
         else data.get("create_table", True),
     }
+    if request.method == "GET" and data.get("destination") and drafts.draft_destination(draft) is None:
+        errors = {"destination": ["The destination this load used was deleted, or is not yours: choose one."]}
     if request.method == "POST":
         credential = get_credential_for_user(request.user, chosen)
         if credential is None:
@@ -386,6 +387,13 @@ def _mapping_from_row(row: dict[str, str]) -> dict[str, Any]:
     }
     default = row.get("default", "")
     mapping["default"] = default if default != "" else None
+    for name in ("true_words", "false_words"):  # kept from the job, as JSON in hidden fields
+        text = row.get(name, "").strip()
+        if text:
+            try:
+                mapping[name] = json.loads(text)
+            except ValueError:
+                mapping[name] = text  # the service says what a list of words is
     return mapping
 
 
@@ -409,6 +417,7 @@ def _rows_for_form(mappings: list[dict[str, Any]], draft: WizardDraft) -> list[d
                 "arg2": "" if second is None else second,
                 "default": mapping.get("default") or "",
                 "calculated": bool(mapping.get("expression")),
+                **_words_json(mapping),
             }
         )
         mapped_sources.add(mapping.get("source_column"))
@@ -431,6 +440,13 @@ def _rows_for_form(mappings: list[dict[str, Any]], draft: WizardDraft) -> list[d
                 }
             )
     return rows
+
+
+def _words_json(mapping: dict[str, Any]) -> dict[str, str]:
+    """A boolean mapping's true and false words, as the form's hidden fields carry them."""
+    return {
+        f"{name}_json": json.dumps(mapping[name]) if mapping.get(name) else "" for name in ("true_words", "false_words")
+    }
 
 
 def _mapping_context(draft: WizardDraft, rows: list[dict[str, Any]], **extra) -> dict[str, Any]:
@@ -470,6 +486,8 @@ def _mapping_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
                     "include": row.get("include") == "on",
                     "nullable": row.get("nullable") == "on",
                     "problems": mapping_field_problems(_mapping_from_row(row)) if row.get("include") == "on" else [],
+                    "true_words_json": row.get("true_words", ""),
+                    "false_words_json": row.get("false_words", ""),
                 }
                 for row in rows
             ]

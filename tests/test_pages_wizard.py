@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from jobs.models import Job, WizardDraft
 from runs.models import JobRun
 from tests.factories import make_credential
-from tests.pages import ORDERS_CSV, browser, htmx, mapping_post, start_wizard
+from tests.pages import ORDERS_CSV, browser, form_fields, htmx, mapping_post, start_wizard
 
 pytestmark = pytest.mark.django_db
 
@@ -395,6 +395,102 @@ def test_an_over_long_mapping_field_is_shown_on_its_row(alice, dest, field, valu
     row_problems = page.split('class="row-problems"')
     assert len(row_problems) == 2 and message in row_problems[1].split("</tr>")[0]
     assert "mappings" not in WizardDraft.objects.get(pk=draft_id).data
+
+
+def _saved_job(client, alice, dest):
+    draft_id = _to_review(client, alice, dest)
+    client.post(f"/new/{draft_id}/review/", {"name": "orders", "action": "save"})
+    return Job.objects.get(name="orders", is_draft=False)
+
+
+def _edit(client, job) -> int:
+    response = client.post(f"/jobs/{job.pk}/edit/")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return int(response["Location"].strip("/").split("/")[1])
+
+
+def test_editing_a_job_whose_destination_is_gone_asks_for_one(alice, dest):
+    from jobs.services import job_update
+
+    client = browser(alice)
+    job = _saved_job(client, alice, dest)
+    edit_id = _edit(client, job)
+    # Meanwhile the job moves to another destination and the old one is deleted.
+    old = job.destination
+    job_update(job=job, destination=make_credential(alice, name="other"))
+    old.delete()
+    response = client.post(f"/new/{edit_id}/review/", {"name": "orders", "action": "save"})
+    assert response.status_code == 302 and response["Location"].endswith(f"/new/{edit_id}/destination/")
+    page = client.get(response["Location"]).content.decode()
+    assert "The destination was deleted, or is not yours: choose one on the Destination step." in page
+    assert "The destination this load used was deleted" in page
+    job.refresh_from_db()
+    assert job.destination.name == "other"
+
+
+def test_editing_a_jobs_file_options_leaves_the_job_alone_until_saved(alice, dest):
+    client = browser(alice)
+    job = _saved_job(client, alice, dest)
+    before = dict(job.source.inspection_options)
+    edit_id = _edit(client, job)
+    client.post(f"/new/{edit_id}/file/", {"null_markers_set": "1", "null_markers": "NA"})
+    job.refresh_from_db()
+    assert job.source.inspection_options == before
+    assert "NA" not in job.source.inspection["null_markers"]
+    draft = WizardDraft.objects.get(pk=edit_id)
+    assert draft.upload_id != job.source_id and draft.upload.inspection_options["null_markers"] == ["NA"]
+    client.post(f"/new/{edit_id}/review/", {"name": "orders", "action": "save"})
+    job.refresh_from_db()
+    assert job.source.inspection_options["null_markers"] == ["NA"]
+    assert job.source.file.name == draft.upload.file.name  # the same stored file
+
+
+def test_mappings_made_for_other_file_columns_must_be_reviewed(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    client.post(f"/new/{draft_id}/file/", {"header": "no", "null_markers_set": "1"})
+    response = client.get(f"/new/{draft_id}/review/")
+    assert response.status_code == 302 and response["Location"].endswith(f"/new/{draft_id}/mapping/")
+    response = client.post(f"/new/{draft_id}/review/", {"name": "orders", "action": "save"})
+    assert response.status_code == 302 and response["Location"].endswith("/mapping/")
+    assert not Job.objects.filter(is_draft=False).exists()
+    page = client.get(f"/new/{draft_id}/mapping/").content.decode()
+    assert "The file&#x27;s columns changed since the mappings were made" in page
+
+
+def test_editing_a_job_into_an_existing_table_knows_the_table(alice, dest):
+    client = browser(alice)
+    job = _saved_job(client, alice, dest)
+    dest.execute(f'CREATE TABLE "{dest.schema}".orders (order_id integer, customer text)')
+    edit_id = _edit(client, job)
+    assert WizardDraft.objects.get(pk=edit_id).data["table_columns"] == [
+        ["order_id", "integer", True],
+        ["customer", "text", True],
+    ]
+    page = client.get(f"/new/{edit_id}/strategy/").content.decode()
+    assert "The table exists" in page and "The table will be created" not in page
+
+
+def test_editing_a_job_keeps_its_boolean_words(alice, dest):
+    from jobs.services import job_create, upload_store
+
+    upload = upload_store(file=SimpleUploadedFile("orders.csv", ORDERS_CSV.encode()), user=alice)
+    mappings = [
+        {"source_column": "Order ID", "destination_column": "id", "destination_type": "integer"},
+        {"source_column": "Country", "destination_column": "us", "destination_type": "boolean",
+         "true_words": ["US"], "false_words": ["DE", "NA"]},
+    ]  # fmt: skip
+    credential = make_credential(alice)
+    job = job_create(owner=alice, mappings=mappings, name="flags", source=upload,
+                     destination=credential, schema=dest.schema, table="flags", create_table=True)  # fmt: skip
+    client = browser(alice)
+    edit_id = _edit(client, job)
+    page = client.get(f"/new/{edit_id}/mapping/").content.decode()
+    response = client.post(f"/new/{edit_id}/mapping/", form_fields(page, "mapping-form"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    client.post(f"/new/{edit_id}/review/", {"name": "flags", "action": "save"})
+    us = job.mappings.get(destination_column="us")
+    assert (us.true_words, us.false_words) == (["US"], ["DE", "NA"])
 
 
 def test_orders_csv_is_what_the_tests_think_it_is():
