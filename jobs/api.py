@@ -1,4 +1,3 @@
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -42,10 +41,6 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-# Room for the multipart envelope around the file itself.
-MULTIPART_OVERHEAD = 64 * 1024
-
-
 class UploadViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -65,11 +60,9 @@ class UploadViewSet(
     def create(self, request, *args, **kwargs):
         # Refuse an oversized body from its Content-Length, before a byte of it is read.
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
-            raise PayloadTooLarge(services.UploadTooLarge(length, settings.UPLOAD_MAX_BYTES).messages[0])
+            services.upload_check_length(request.META.get("CONTENT_LENGTH"))
+        except services.UploadTooLarge as exc:
+            raise PayloadTooLarge(exc.messages[0]) from None
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):

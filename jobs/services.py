@@ -82,6 +82,24 @@ def human_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+# Room for the multipart envelope around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def upload_check_length(content_length: str | None) -> None:
+    """UploadTooLarge when a request's Content-Length says its body holds more than an allowed upload.
+
+    Called before anything reads the body (the CSRF check reads a form's body), so an oversized
+    upload is refused without receiving it; a body without a Content-Length is measured by upload_store.
+    """
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        return
+    if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
+        raise UploadTooLarge(length, settings.UPLOAD_MAX_BYTES)
+
+
 def upload_store(*, file: UploadedFile, user) -> Upload:
     """Store an uploaded file through the storage API, recording its size and sha256.
 

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from credentials.forms import CredentialForm
@@ -31,12 +32,12 @@ from jobs.services import (
     mapping_field_problems,
     mappings_build,
     mappings_preview,
+    upload_check_length,
     upload_preview,
 )
 from runs.models import JobRun
 from runs.services import run_create
 
-MULTIPART_OVERHEAD = 64 * 1024
 PREVIEW_PAGE_SIZE = 20
 TYPE_CHOICES = [
     "text",
@@ -77,28 +78,34 @@ def _draft(request: HttpRequest, pk: int) -> WizardDraft:
 
 
 # -- step 1: upload ---------------------------------------------------------------------------
+@csrf_exempt  # checked by _upload below, once the size is known to be allowed
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    error = ""
-    status = 200
     if request.method == "POST":
-        # Refuse an oversized body from its Content-Length, before a byte of it is stored.
+        # Refuse an oversized body from its Content-Length before a byte of it is received: the
+        # CSRF check reads the whole form, so it comes after this one.
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
-            error, status = UploadTooLarge(length, settings.UPLOAD_MAX_BYTES).messages[0], 413
-        elif "file" not in request.FILES:
-            error, status = "Choose a CSV file to upload.", 400
-        else:
-            try:
-                draft = drafts.draft_start(owner=request.user, file=request.FILES["file"])
-            except UploadTooLarge as exc:
-                error, status = exc.messages[0], 413
-            else:
-                return go(request, "wizard-step", pk=draft.pk, step="file")
+            upload_check_length(request.META.get("CONTENT_LENGTH"))
+        except UploadTooLarge as exc:
+            return _upload_page(request, exc.messages[0], 413)
+    return _upload(request)
+
+
+@csrf_protect
+def _upload(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _upload_page(request)
+    if "file" not in request.FILES:
+        return _upload_page(request, "Choose a CSV file to upload.", 400)
+    try:
+        draft = drafts.draft_start(owner=request.user, file=request.FILES["file"])
+    except UploadTooLarge as exc:  # no Content-Length (chunked): measured while storing
+        return _upload_page(request, exc.messages[0], 413)
+    return go(request, "wizard-step", pk=draft.pk, step="file")
+
+
+def _upload_page(request: HttpRequest, error: str = "", status: int = 200) -> HttpResponse:
     recent = WizardDraft.objects.visible_to(request.user).filter(owner=request.user, job=None)[:5]
     context = {
         "max_bytes": settings.UPLOAD_MAX_BYTES,
@@ -225,7 +232,8 @@ def preview_page(request: HttpRequest, pk: int) -> HttpResponse:
         page = max(1, int(request.GET.get("page", 1)))
     except ValueError:
         page = 1
-    return render_page(request, "jobs/wizard/_preview.html", _context(draft, "file", **_preview_context(draft, page)))
+    context = _context(draft, "file", type_choices=TYPE_CHOICES, **_preview_context(draft, page))
+    return render_page(request, "jobs/wizard/_preview.html", context)
 
 
 @login_required

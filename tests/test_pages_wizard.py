@@ -397,6 +397,43 @@ def test_an_over_long_mapping_field_is_shown_on_its_row(alice, dest, field, valu
     assert "mappings" not in WizardDraft.objects.get(pk=draft_id).data
 
 
+def test_the_steps_navigation_swaps_whole_pages(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    page = client.get(f"/new/{draft_id}/review/").content.decode()
+    steps = page.split('<ol class="steps"')[1].split("</ol>")[0]
+    assert 'hx-boost="true"' in steps and "hx-target" not in steps and "hx-get" not in steps
+    assert f'href="/new/{draft_id}/file/"' in steps
+    # A boosted request (what htmx sends for those links) gets the whole page, never a fragment.
+    boosted = client.get(f"/new/{draft_id}/file/", HTTP_HX_REQUEST="true", HTTP_HX_BOOSTED="true")
+    assert "<html" in boosted.content.decode() and 'id="file-body"' in boosted.content.decode()
+
+
+def test_preview_pages_keep_the_type_choices(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client, "n\n" + "".join(f"{i}\n" for i in range(1, 60)), name="numbers.csv")
+    body = htmx(client, "get", f"/new/{draft_id}/preview/?page=2").content.decode()
+    assert '<option value="boolean"' in body and '<option value="timestamptz"' in body
+
+
+def test_an_oversized_upload_is_refused_before_its_body_is_read(alice, settings):
+    from django.test import Client
+
+    settings.UPLOAD_MAX_BYTES = 100
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    big = SimpleUploadedFile("big.csv", b"a,b\n" + b"1,2\n" * 40_000)
+    # No CSRF token: the CSRF check would read the body; the size is refused first, from the header.
+    response = client.post("/new/", {"file": big}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 413
+    body = response.content.decode()
+    assert "the largest upload allowed is 100 bytes" in body and "<html" not in body
+    # A small upload still needs its CSRF token.
+    response = client.post("/new/", {"file": SimpleUploadedFile("s.csv", b"a\n1\n")})
+    assert response.status_code == 403
+    assert not WizardDraft.objects.exists()
+
+
 def _saved_job(client, alice, dest):
     draft_id = _to_review(client, alice, dest)
     client.post(f"/new/{draft_id}/review/", {"name": "orders", "action": "save"})

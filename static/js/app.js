@@ -60,6 +60,16 @@
     if (table) table.value = pick.dataset.pickTable;
   });
 
+  // htmx swaps no 4xx response by default; these carry the form again with what is wrong in it
+  // (a file too large: 413; no file: 400; a refused value: 422), so show them.
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 409 || status === 413 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // Upload progress: htmx reports it for forms posted with hx-encoding="multipart/form-data".
   document.addEventListener('htmx:xhr:progress', function (event) {
     var bar = event.target.querySelector && event.target.querySelector('progress[data-upload-progress]');
