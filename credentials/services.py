@@ -166,7 +166,17 @@ def credential_update(
     return credential
 
 
+@transaction.atomic
 def credential_delete(*, credential: Credential) -> None:
+    """Delete a credential unless a job uses it; the wizard's trial jobs into it go first."""
+    from jobs.drafts import trial_jobs_delete
+
+    busy = trial_jobs_delete(credential.jobs.all())
+    if busy:
+        raise ValidationError(
+            f"Credential {credential.name!r} is being dry-run by a load being set up ({', '.join(busy)}); "
+            "try again when the dry run has finished."
+        )
     try:
         credential.delete()
     except ProtectedError as exc:

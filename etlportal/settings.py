@@ -179,6 +179,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.tasks.reap_stale_runs", "schedule": 60.0},
     "reap-stalled-scans": {"task": "jobs.tasks.reap_stalled_scans", "schedule": 60.0},
+    "clean-trial-jobs": {"task": "jobs.tasks.clean_trial_jobs", "schedule": 600.0},
 }
 
 CHANNEL_LAYERS = {

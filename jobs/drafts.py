@@ -399,14 +399,18 @@ def draft_trial_job(*, draft: WizardDraft) -> Job:
 
 
 def estimated_rows(upload: Upload) -> tuple[int | None, bool]:
-    """(rows, exact): the confirmed count, or an estimate from the first MiB."""
+    """(rows, exact): the count of the full pass, or an estimate: the file's data bytes over the
+    average size of the rows sampled (the sample is the first 2,000 rows, often far less than a MiB)."""
     inspection = upload.inspection or {}
     if inspection.get("confirmed") and inspection.get("row_count") is not None:
         return inspection["row_count"], True
     sampled = inspection.get("sampled_rows")
     if not sampled:
         return None, False
-    return round(sampled * upload.size / min(upload.size, SAMPLE_BYTES)), False
+    if inspection.get("sampled_bytes"):
+        data_bytes = upload.size - inspection.get("data_offset", 0)
+        return round(sampled * data_bytes / inspection["sampled_bytes"]), False
+    return round(sampled * upload.size / min(upload.size, SAMPLE_BYTES)), False  # inspected before sampled_bytes
 
 
 def draft_plan(draft: WizardDraft) -> dict[str, Any]:
@@ -459,11 +463,32 @@ def draft_save(*, draft: WizardDraft, name: str = "") -> Job:
     if draft.job is not None:
         fields = _job_fields(draft)  # the source too: the draft's own copy when its options changed
         job = job_update(job=draft.job, mappings=draft.data.get("mappings", []), **fields)
-        if draft.trial_job is not None:
-            draft.trial_job.delete()
+        # Its trial job goes with the draft (jobs.signals), unless a dry run of it is still going.
     else:
         job = draft_trial_job(draft=draft)
         job.is_draft = False
         job.save(update_fields=["is_draft", "updated_at"])
     draft.delete()
     return job
+
+
+# -- trial jobs -------------------------------------------------------------------------------
+def trial_jobs_delete(jobs) -> list[str]:
+    """Delete the trial jobs (is_draft) among `jobs`, but those with a dry run queued or running
+    (deleting them would delete the run under its worker): their names are returned."""
+    from runs.models import RunStatus
+
+    trial = jobs.filter(is_draft=True)
+    busy = trial.filter(runs__status__in=[RunStatus.PENDING, RunStatus.RUNNING]).distinct()
+    names = sorted(busy.values_list("name", flat=True))
+    Job.objects.filter(pk__in=trial.exclude(pk__in=busy.values("pk")).values("pk")).delete()
+    return names
+
+
+def trial_jobs_cleanup() -> int:
+    """Delete the trial jobs no draft holds any more (a draft saved or deleted during a dry run)."""
+    held = WizardDraft.objects.filter(trial_job__isnull=False).values("trial_job")
+    orphans = Job.objects.filter(is_draft=True).exclude(pk__in=held)
+    before = orphans.count()
+    trial_jobs_delete(orphans)
+    return before - orphans.count()

@@ -434,6 +434,66 @@ def test_an_oversized_upload_is_refused_before_its_body_is_read(alice, settings)
     assert not WizardDraft.objects.exists()
 
 
+def test_the_review_estimates_a_large_files_rows_from_its_average_row(alice, dest, settings):
+    import re
+
+    from jobs.services import SYNC_CONFIRM_BYTES
+
+    settings.UPLOAD_MAX_BYTES = 64 * 1024 * 1024
+    line = "{:07d},a customer name,12.50\n"
+    rows = SYNC_CONFIRM_BYTES // len(line.format(0)) + 50_000  # past the size confirmed while the user waits
+    content = "id,customer,amount\n" + "".join(line.format(i) for i in range(rows))
+    client = browser(alice)
+    draft_id = start_wizard(client, content, name="big.csv")
+    assert not WizardDraft.objects.get(pk=draft_id).upload.inspection["confirmed"]
+    _through_destination(client, draft_id, make_credential(alice), dest.schema, table="big")
+    page = client.get(f"/new/{draft_id}/mapping/").content.decode()
+    assert client.post(f"/new/{draft_id}/mapping/", form_fields(page, "mapping-form")).status_code == 302
+    client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "INSERT", "max_rejected_rows": "0"})
+    page = client.get(f"/new/{draft_id}/review/").content.decode()
+    estimate = int(re.search(r"insert ~([\d,]+) rows", page).group(1).replace(",", ""))
+    assert abs(estimate - rows) / rows < 0.01
+
+
+def test_trial_jobs_never_keep_a_credential_from_being_deleted(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    htmx(client, "post", f"/new/{draft_id}/dry-run/")
+    trial = Job.objects.get(is_draft=True)
+    credential = trial.destination
+    response = client.post(f"/credentials/{credential.pk}/delete/")
+    assert response.status_code == 200 and "being dry-run" in response.content.decode()  # its dry run is queued
+    JobRun.objects.update(status="SUCCEEDED")
+    response = client.post(f"/credentials/{credential.pk}/delete/")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Job.objects.exists() and not credential.__class__.objects.filter(pk=credential.pk).exists()
+    assert WizardDraft.objects.get(pk=draft_id).trial_job is None
+
+
+def test_a_drafts_trial_job_goes_with_the_draft_or_after_its_dry_run(alice, dest):
+    from jobs.drafts import trial_jobs_cleanup
+
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    htmx(client, "post", f"/new/{draft_id}/dry-run/")
+    JobRun.objects.update(status="SUCCEEDED")
+    WizardDraft.objects.get(pk=draft_id).delete()
+    assert not Job.objects.exists()
+    # Editing a job: saved during a dry run, the trial job stays until the run is over.
+    alice.credentials.update(name="earlier")
+    job = _saved_job(client, alice, dest)
+    edit_id = _edit(client, job)
+    htmx(client, "post", f"/new/{edit_id}/dry-run/")
+    run = JobRun.objects.get(job__is_draft=True)
+    response = client.post(f"/new/{edit_id}/review/", {"name": "orders", "action": "save"})
+    assert response.status_code == 302
+    assert JobRun.objects.filter(pk=run.pk).exists()  # not deleted under its worker
+    assert trial_jobs_cleanup() == 0
+    JobRun.objects.filter(pk=run.pk).update(status="SUCCEEDED")
+    assert trial_jobs_cleanup() == 1
+    assert list(Job.objects.values_list("name", flat=True)) == ["orders"]
+
+
 def _saved_job(client, alice, dest):
     draft_id = _to_review(client, alice, dest)
     client.post(f"/new/{draft_id}/review/", {"name": "orders", "action": "save"})
