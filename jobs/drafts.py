@@ -162,6 +162,14 @@ def draft_destination(draft: WizardDraft) -> Credential | None:
     return Credential.objects.visible_to(draft.owner).filter(pk=pk).first()
 
 
+def _save_answers(draft: WizardDraft, data: dict[str, Any]) -> None:
+    """Store a step's answers; when they changed, the dry run of the previous ones no longer counts."""
+    if {k: v for k, v in data.items() if k != "dry_run"} != {k: v for k, v in draft.data.items() if k != "dry_run"}:
+        data = {key: value for key, value in data.items() if key != "dry_run"}
+    draft.data = data
+    draft.save(update_fields=["data", "updated_at"])
+
+
 def _forget_dry_run(draft: WizardDraft) -> None:
     """The answers changed: a dry run of the previous ones says nothing about these."""
     if draft.data.get("dry_run") is not None:
@@ -202,8 +210,7 @@ def draft_set_destination(
     if not same_table:
         data.pop("mappings", None)
         data.pop("upsert_keys", None)
-    draft.data = data
-    draft.save(update_fields=["data", "updated_at"])
+    _save_answers(draft, data)
     return draft
 
 
@@ -317,8 +324,7 @@ def draft_set_mappings(*, draft: WizardDraft, mappings: list[dict[str, Any]]) ->
     data = dict(draft.data, mappings=mappings, mapped_file_columns=_file_columns(draft.upload))
     destinations = {m["destination_column"] for m in mappings}
     data["upsert_keys"] = [key for key in data.get("upsert_keys", []) if key in destinations]
-    draft.data = data
-    draft.save(update_fields=["data", "updated_at"])
+    _save_answers(draft, data)
     return draft
 
 
@@ -344,17 +350,18 @@ def draft_set_strategy(
     if max_rejected_rows is not None and max_rejected_rows < 0:
         errors["max_rejected_rows"] = ["A number of rows, 0 or more."]
     if max_rejected_ratio is not None and not 0 <= max_rejected_ratio <= 1:
-        errors["max_rejected_ratio"] = ["A share of the rows read, from 0 to 1 (0.01 is 1%)."]
+        # The page asks for a percentage (the ratio is it over 100): say it in its terms.
+        errors["max_rejected_ratio"] = ["Most rejected share: a percentage of the rows read, from 0 to 100."]
     if errors:
         raise ValidationError(errors)
-    draft.data = dict(
+    data = dict(
         draft.data,
         load_strategy=load_strategy,
         upsert_keys=keys,
         max_rejected_rows=max_rejected_rows,
         max_rejected_ratio=max_rejected_ratio,
     )
-    draft.save(update_fields=["data", "updated_at"])
+    _save_answers(draft, data)
     return draft
 
 
@@ -396,6 +403,24 @@ def draft_trial_job(*, draft: WizardDraft) -> Job:
     draft.trial_job = job
     draft.save(update_fields=["trial_job", "updated_at"])
     return job
+
+
+def draft_dry_run(*, draft: WizardDraft, user):
+    """Dry-run the draft's answers on the worker (through its trial job); the review shows this run
+    until an answer changes."""
+    from runs.services import run_create
+
+    run = run_create(job=draft_trial_job(draft=draft), user=user, dry_run=True)
+    draft.data = dict(draft.data, dry_run=run.pk)
+    draft.save(update_fields=["data", "updated_at"])
+    return run
+
+
+def draft_current_dry_run(draft: WizardDraft):
+    """The dry run of the draft's answers as they are now, if one was started since they last changed."""
+    if draft.trial_job_id is None or draft.data.get("dry_run") is None:
+        return None
+    return draft.trial_job.runs.filter(pk=draft.data["dry_run"], dry_run=True).first()
 
 
 def estimated_rows(upload: Upload) -> tuple[int | None, bool]:

@@ -248,7 +248,8 @@ def test_a_new_calculated_row_is_a_fragment(alice, dest):
 
 def _to_review(client, alice, dest, strategy="INSERT", keys=()):
     draft_id = start_wizard(client)
-    _through_destination(client, draft_id, make_credential(alice), dest.schema)
+    credential = alice.credentials.filter(name="warehouse").first() or make_credential(alice)
+    _through_destination(client, draft_id, credential, dest.schema)
     response = client.post(f"/new/{draft_id}/mapping/", mapping_post(ROWS))
     assert response.status_code == 302, response.content.decode()[:3000]
     data = {"load_strategy": strategy, "max_rejected_rows": "0", "upsert_keys": list(keys)}
@@ -480,7 +481,6 @@ def test_a_drafts_trial_job_goes_with_the_draft_or_after_its_dry_run(alice, dest
     WizardDraft.objects.get(pk=draft_id).delete()
     assert not Job.objects.exists()
     # Editing a job: saved during a dry run, the trial job stays until the run is over.
-    alice.credentials.update(name="earlier")
     job = _saved_job(client, alice, dest)
     edit_id = _edit(client, job)
     htmx(client, "post", f"/new/{edit_id}/dry-run/")
@@ -588,6 +588,118 @@ def test_editing_a_job_keeps_its_boolean_words(alice, dest):
     client.post(f"/new/{edit_id}/review/", {"name": "flags", "action": "save"})
     us = job.mappings.get(destination_column="us")
     assert (us.true_words, us.false_words) == (["US"], ["DE", "NA"])
+
+
+def test_staff_editing_someone_elses_job_keep_its_destination(alice, staff, dest):
+    job = _saved_job(browser(alice), alice, dest)
+    client = browser(staff)
+    edit_id = _edit(client, job)
+    page = client.get(f"/new/{edit_id}/destination/").content.decode()
+    assert f'<option value="{job.destination_id}" selected>warehouse' in page
+    fields = form_fields(page, "destination-form")
+    assert client.post(f"/new/{edit_id}/destination/", fields).status_code == 302
+    client.post(f"/new/{edit_id}/review/", {"name": "orders", "action": "save"})
+    job.refresh_from_db()
+    assert job.destination.owner == alice
+
+
+def test_the_inline_new_destination_without_javascript_is_a_whole_page(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client)
+    response = client.post(f"/new/{draft_id}/new-destination/", {"name": "", "kind": "postgresql"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "<html" in page and "Where should the rows go?" in page
+    assert "This field is required." in page
+    fragment = htmx(client, "post", f"/new/{draft_id}/new-destination/", {"name": ""}).content.decode()
+    assert "<html" not in fragment and "This field is required." in fragment
+
+
+def test_a_dry_run_is_shown_only_for_the_answers_it_tried(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    htmx(client, "post", f"/new/{draft_id}/dry-run/")
+    run = JobRun.objects.get()
+    assert f"/new/{draft_id}/dry-run/{run.pk}/" in client.get(f"/new/{draft_id}/review/").content.decode()
+    # The same answers again (the strategy page's DDL refresh) keep it; a change forgets it.
+    htmx(client, "post", f"/new/{draft_id}/strategy/", {"load_strategy": "INSERT", "max_rejected_rows": "0",
+                                                       "refresh": "1"})  # fmt: skip
+    assert f"/new/{draft_id}/dry-run/{run.pk}/" in client.get(f"/new/{draft_id}/review/").content.decode()
+    client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "TRUNCATE_INSERT", "max_rejected_rows": "0"})
+    page = client.get(f"/new/{draft_id}/review/").content.decode()
+    assert f"/dry-run/{run.pk}/" not in page and ">Dry run</button>" in page
+
+
+def test_the_error_budget_is_in_percent_on_the_strategy_and_review_pages(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    response = client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "INSERT", "max_rejected_percent": "150"})
+    assert "a percentage of the rows read, from 0 to 100" in response.content.decode()
+    client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "INSERT", "max_rejected_percent": "0.5"})
+    assert "at most 0.5%" in client.get(f"/new/{draft_id}/review/").content.decode()
+
+
+def test_applying_the_file_form_does_not_freeze_the_detected_null_markers(alice):
+    client = browser(alice)
+    draft_id = start_wizard(client, "id,note\n1,NULL\n2,x\n3,\n")
+    page = client.get(f"/new/{draft_id}/file/").content.decode()
+    fields = form_fields(page, "file-form")
+    assert "NULL" in fields["null_markers"]
+    client.post(f"/new/{draft_id}/file/", {**fields, "apply": "1"})
+    upload = WizardDraft.objects.get(pk=draft_id).upload
+    assert "null_markers" not in upload.inspection_options  # still detected
+    client.post(f"/new/{draft_id}/file/", {**fields, "null_markers": "NULL\nNA", "apply": "1"})
+    upload.refresh_from_db()
+    assert set(upload.inspection_options["null_markers"]) == {"", "NULL", "NA"}
+
+
+def test_without_javascript_dry_run_calculated_column_test_and_browse_work(alice, existing):
+    client = browser(alice)
+    credential = make_credential(alice)
+    draft_id = start_wizard(client)
+    # Test connection and Browse post the destination form: the whole step comes back, fields kept.
+    form = {"destination": credential.pk, "schema": existing.schema, "table": "mine"}
+    page = client.post(f"/new/{draft_id}/test/", form).content.decode()
+    assert "<html" in page and "Connected to PostgreSQL" in page and 'value="mine"' in page
+    page = client.post(f"/new/{draft_id}/browse/", form).content.decode()
+    assert "<html" in page and f"schema={existing.schema}" in page and 'value="mine"' in page
+    page = client.get(f"/new/{draft_id}/browse/?destination={credential.pk}&schema={existing.schema}").content.decode()
+    assert "<html" in page and f"pick_schema={existing.schema}&pick_table=t" in page
+    page = client.get(f"/new/{draft_id}/destination/?credential={credential.pk}&pick_schema=s1&pick_table=t").content
+    assert 'value="s1"' in page.decode() and 'value="t"' in page.decode()
+    _through_destination(client, draft_id, credential, existing.schema, table="orders")
+    # "+ Calculated column" posts the mapping form: the same rows and one more, nothing saved.
+    page = client.get(f"/new/{draft_id}/mapping/").content.decode()
+    fields = form_fields(page, "mapping-form")
+    response = client.post(f"/new/{draft_id}/mapping/", {**fields, "add_calculated": "1"})
+    page = response.content.decode()
+    assert response.status_code == 200 and 'name="m-6-expression"' in page and 'value="calculated_7"' in page
+    assert 'name="m-5-source_column"' in page and "mappings" not in WizardDraft.objects.get(pk=draft_id).data
+    # The dry run is a plain form: back on the review page, with the run.
+    assert client.post(f"/new/{draft_id}/mapping/", fields).status_code == 302
+    client.post(f"/new/{draft_id}/strategy/", {"load_strategy": "INSERT", "max_rejected_rows": "0"})
+    page = client.get(f"/new/{draft_id}/review/").content.decode()
+    assert f'<form method="post" action="/new/{draft_id}/dry-run/"' in page
+    response = client.post(f"/new/{draft_id}/dry-run/")
+    assert response.status_code == 302 and response["Location"] == f"/new/{draft_id}/review/"
+    run = JobRun.objects.get()
+    assert f"/new/{draft_id}/dry-run/{run.pk}/" in client.get(response["Location"]).content.decode()
+
+
+def test_save_and_schedule_saves_the_job_and_opens_a_new_schedule_for_it(alice, dest):
+    client = browser(alice)
+    draft_id = _to_review(client, alice, dest)
+    page = client.get(f"/new/{draft_id}/review/").content.decode()
+    assert 'name="action" value="schedule">Save and schedule</button>' in page
+    response = client.post(f"/new/{draft_id}/review/", {"name": "orders nightly", "action": "schedule"})
+    job = Job.objects.get(name="orders nightly")
+    assert response.status_code == 302 and response["Location"] == f"/schedules/new/?job={job.pk}"
+    assert not job.is_draft and job.mappings.count() == 5
+    assert not WizardDraft.objects.filter(pk=draft_id).exists()
+    page = client.get(response["Location"]).content.decode()
+    assert f'value="job:{job.pk}" selected' in page
+    response = htmx(client, "post", f"/new/{_to_review(client, alice, dest)}/review/", {"action": "schedule",
+                                                                                        "name": "again"})  # fmt: skip
+    assert response["HX-Redirect"] == f"/schedules/new/?job={Job.objects.get(name='again').pk}"
 
 
 def test_orders_csv_is_what_the_tests_think_it_is():

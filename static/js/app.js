@@ -54,6 +54,7 @@
   document.addEventListener('click', function (event) {
     var pick = event.target.closest && event.target.closest('[data-pick-table]');
     if (!pick) return;
+    event.preventDefault(); // without JavaScript the link opens the step with the table filled in
     var schema = document.getElementById('id_schema');
     var table = document.getElementById('id_table');
     if (schema) schema.value = pick.dataset.pickSchema;
