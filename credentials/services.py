@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from credentials.connectors import ConnectionParams, ConnectorError, TargetColumn, TestResult, get_connector
 from credentials.models import DEFAULT_PORTS, Credential, CredentialKind
+from etlportal.validators import has_nul, nul_message
 
 # libpq options a user may set in extra_options. Anything secret (password, passfile,
 # sslpassword) belongs in the encrypted fields, so it is refused here.
@@ -78,8 +79,13 @@ def credential_validate(credential: Credential) -> None:
             errors.setdefault("username", []).append("A user name is required for this kind of database.")
     if credential.port is not None and not 1 <= credential.port <= 65535:
         errors.setdefault("port", []).append("A port is between 1 and 65535.")
+    for field in ("name", "host", "database", "username"):
+        if has_nul(getattr(credential, field)):
+            errors.setdefault(field, []).append(nul_message(f"The {field}"))
     if not isinstance(credential.extra_options, dict):
         errors.setdefault("extra_options", []).append("Extra options are a JSON object of option: value.")
+    elif has_nul(credential.extra_options):
+        errors.setdefault("extra_options", []).append(nul_message("Extra options"))
     else:
         unknown = sorted(set(credential.extra_options) - ALLOWED_OPTIONS)
         if unknown:
@@ -160,7 +166,17 @@ def credential_update(
     return credential
 
 
+@transaction.atomic
 def credential_delete(*, credential: Credential) -> None:
+    """Delete a credential unless a job uses it; the wizard's trial jobs into it go first."""
+    from jobs.drafts import trial_jobs_delete
+
+    busy = trial_jobs_delete(credential.jobs.all())
+    if busy:
+        raise ValidationError(
+            f"Credential {credential.name!r} is being dry-run by a load being set up ({', '.join(busy)}); "
+            "try again when the dry run has finished."
+        )
     try:
         credential.delete()
     except ProtectedError as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -18,12 +20,16 @@ def render_page(
     return render(request, template, context, status=status)
 
 
-def go(request: HttpRequest, to: str, *args, **kwargs) -> HttpResponse:
-    """Redirect after a POST: htmx follows HX-Redirect (a full page load), a plain form a 302."""
-    response = redirect(to, *args, **kwargs)
+def go(request: HttpRequest, to: str, *args, query: dict | None = None, **kwargs) -> HttpResponse:
+    """Redirect after a POST: htmx follows HX-Redirect (a full page load), a plain form a 302.
+
+    `query`: parameters added to the URL (?job=3)."""
+    url = resolve_url(to, *args, **kwargs)
+    if query:
+        url += "?" + urlencode(query)
     if request.htmx:
-        return HttpResponseClientRedirect(response.url)
-    return response
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 def found(obj):

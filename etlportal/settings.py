@@ -179,6 +179,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.tasks.reap_stale_runs", "schedule": 60.0},
     "reap-stalled-scans": {"task": "jobs.tasks.reap_stalled_scans", "schedule": 60.0},
+    "clean-trial-jobs": {"task": "jobs.tasks.clean_trial_jobs", "schedule": 600.0},
 }
 
 CHANNEL_LAYERS = {
@@ -247,6 +248,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "etlportal.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "etlportal.api.ShallowJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ETL Portal API",

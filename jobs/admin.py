@@ -251,8 +251,33 @@ class StepFormSet(forms.BaseInlineFormSet):
                     raise forms.ValidationError(problems)
 
 
+class VarsField(forms.JSONField):
+    """--vars as JSON; text too deep or too large for Python to read is an error, not a crash."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except (RecursionError, ValueError):
+            raise forms.ValidationError("--vars cannot be read: nested too deep, or a number too long.") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return forms.fields.InvalidJSONInput(data)  # shown again as typed
+
+
+class StepAdminForm(forms.ModelForm):
+    dbt_vars = VarsField(required=False, initial=dict)
+
+    class Meta:
+        model = PipelineStep
+        fields = ["position", *pipelines.STEP_FIELDS]
+
+
 class PipelineStepInline(admin.TabularInline):
     model = PipelineStep
+    form = StepAdminForm
     formset = StepFormSet
     extra = 0
     fields = ["position", *pipelines.STEP_FIELDS]

@@ -1,12 +1,12 @@
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from credentials.models import Credential
+from etlportal.api import ShallowJSONParser
 from jobs import services
 from jobs.models import ColumnMapping, Job, Upload
 from runs.api import RunSerializer
@@ -42,10 +42,6 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-# Room for the multipart envelope around the file itself.
-MULTIPART_OVERHEAD = 64 * 1024
-
-
 class UploadViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -65,11 +61,9 @@ class UploadViewSet(
     def create(self, request, *args, **kwargs):
         # Refuse an oversized body from its Content-Length, before a byte of it is read.
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
-            raise PayloadTooLarge(services.UploadTooLarge(length, settings.UPLOAD_MAX_BYTES).messages[0])
+            services.upload_check_length(request.META.get("CONTENT_LENGTH"))
+        except services.UploadTooLarge as exc:
+            raise PayloadTooLarge(exc.messages[0]) from None
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
@@ -93,7 +87,7 @@ class UploadViewSet(
             "and inspect again. Large files are confirmed on every row by the worker: see `scan`."
         ),
     )
-    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser])
+    @action(detail=True, methods=["get", "post"], parser_classes=[ShallowJSONParser])
     def inspection(self, request, pk=None):
         upload = self.get_object()
         if request.method == "POST" or upload.inspection is None:

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from credentials.models import Credential
 from credentials.services import credential_params, credential_table_columns
+from etlportal.validators import has_nul, nul_message, reject_nul
 from jobs.coltypes import DATE_TYPES, parse_type
 from jobs.inspection.header import normalize_names
 from jobs.inspection.scan import SAMPLE_BYTES
@@ -26,6 +27,7 @@ from jobs.services import (
     job_update,
     mappings_build,
     source_names_of,
+    upload_copy,
     upload_inspect,
     upload_store,
 )
@@ -57,19 +59,43 @@ def draft_for_job(*, job: Job, owner) -> WizardDraft:
     mappings = [
         {field: getattr(mapping, field) for field in MAPPING_FIELDS} for mapping in job.mappings.order_by("position")
     ]
+    # The table as it is now, as the destination step reads it: its columns guide the mapping,
+    # and an existing table is not shown as one to create.
+    columns = credential_table_columns(credential=job.destination, schema=job.schema, table=job.table)
     data = {
         "name": job.name,
         "destination": job.destination_id,
         "schema": job.schema,
         "table": job.table,
         "create_table": job.create_table,
+        "table_columns": None if columns is None else [[c.name, c.sql_type, c.nullable] for c in columns],
         "mappings": mappings,
+        "mapped_file_columns": _file_columns(job.source),
         "load_strategy": job.load_strategy,
         "upsert_keys": list(job.upsert_keys),
         "max_rejected_rows": job.max_rejected_rows,
         "max_rejected_ratio": job.max_rejected_ratio,
     }
     return WizardDraft.objects.create(owner=owner, upload=job.source, job=job, data=data)
+
+
+def _file_columns(upload: Upload) -> list[str]:
+    """The file's column names as inspected: mappings made for other names need a review."""
+    return [column["name"] for column in (upload.inspection or {}).get("columns", [])]
+
+
+def draft_inspect(*, draft: WizardDraft, options: dict) -> dict:
+    """Inspect the draft's file again with the user's overrides.
+
+    A draft editing a job first gets its own copy of the Upload: the job (and every run of it
+    until the draft is saved) keeps reading the file with the options it was saved with.
+    """
+    if draft.job is not None and draft.upload.jobs.filter(is_draft=False).exists():
+        draft.upload = upload_copy(upload=draft.upload)
+        draft.save(update_fields=["upload", "updated_at"])
+    inspection = upload_inspect(upload=draft.upload, options=options)
+    _forget_dry_run(draft)
+    return inspection
 
 
 # -- where the user is ------------------------------------------------------------------------
@@ -80,13 +106,40 @@ def draft_steps_done(draft: WizardDraft) -> set[str]:
     if inspection.get("loadable") and inspection.get("columns"):
         done.add("file")
     data = draft.data
-    if data.get("destination") and data.get("table"):
+    if data.get("destination") and data.get("table") and draft_destination(draft) is not None:
         done.add("destination")
-    if data.get("mappings"):
+    if data.get("mappings") and data.get("mapped_file_columns", _file_columns(draft.upload)) == _file_columns(
+        draft.upload
+    ):
         done.add("mapping")
     if data.get("load_strategy"):
         done.add("strategy")
     return done
+
+
+def draft_unfinished(draft: WizardDraft) -> tuple[str, str] | None:
+    """The first step before the review whose answers are missing, and what to do there; None if none."""
+    done = draft_steps_done(draft)
+    for step in STEPS[:-1]:
+        if step in done:
+            continue
+        title = STEP_TITLES[step]
+        if step == "file":
+            return step, f"Complete the {title} step first: the file cannot be loaded as it is."
+        if step == "destination" and draft.data.get("destination") and draft.data.get("table"):
+            return step, f"The destination was deleted, or is not yours: choose one on the {title} step."
+        if step == "mapping" and draft.data.get("mappings"):
+            return step, f"The file's columns changed since the mappings were made: review them on the {title} step."
+        what = {"destination": "choose where the rows go", "mapping": "map the columns", "strategy": "choose how"}
+        return step, f"Complete the {title} step first: {what[step]}."
+    return None
+
+
+def draft_require_complete(draft: WizardDraft) -> None:
+    """A ValidationError saying which step to complete, unless every step before the review is done."""
+    unfinished = draft_unfinished(draft)
+    if unfinished is not None:
+        raise ValidationError(unfinished[1])
 
 
 def draft_first_open_step(draft: WizardDraft) -> str:
@@ -109,6 +162,21 @@ def draft_destination(draft: WizardDraft) -> Credential | None:
     return Credential.objects.visible_to(draft.owner).filter(pk=pk).first()
 
 
+def _save_answers(draft: WizardDraft, data: dict[str, Any]) -> None:
+    """Store a step's answers; when they changed, the dry run of the previous ones no longer counts."""
+    if {k: v for k, v in data.items() if k != "dry_run"} != {k: v for k, v in draft.data.items() if k != "dry_run"}:
+        data = {key: value for key, value in data.items() if key != "dry_run"}
+    draft.data = data
+    draft.save(update_fields=["data", "updated_at"])
+
+
+def _forget_dry_run(draft: WizardDraft) -> None:
+    """The answers changed: a dry run of the previous ones says nothing about these."""
+    if draft.data.get("dry_run") is not None:
+        draft.data = {key: value for key, value in draft.data.items() if key != "dry_run"}
+        draft.save(update_fields=["data", "updated_at"])
+
+
 # -- step 2: destination ----------------------------------------------------------------------
 def draft_set_destination(
     *, draft: WizardDraft, destination: Credential, schema: str, table: str, create_table: bool
@@ -118,7 +186,9 @@ def draft_set_destination(
     schema, table = schema.strip(), table.strip()
     errors: dict[str, list[str]] = {}
     for field, value in (("schema", schema), ("table", table)):
-        if not value:
+        if has_nul(value):
+            errors[field] = [nul_message(f"The {field}")]
+        elif not value:
             errors[field] = ["Required."]
         elif len(value.encode()) > 63:
             errors[field] = [f"{value!r} is longer than the 63-byte limit for identifiers."]
@@ -140,8 +210,7 @@ def draft_set_destination(
     if not same_table:
         data.pop("mappings", None)
         data.pop("upsert_keys", None)
-    draft.data = data
-    draft.save(update_fields=["data", "updated_at"])
+    _save_answers(draft, data)
     return draft
 
 
@@ -252,11 +321,10 @@ def draft_set_mappings(*, draft: WizardDraft, mappings: list[dict[str, Any]]) ->
     problems = draft_check_mappings(draft, mappings)
     if problems:
         raise ValidationError({"mappings": problems})
-    data = dict(draft.data, mappings=mappings)
+    data = dict(draft.data, mappings=mappings, mapped_file_columns=_file_columns(draft.upload))
     destinations = {m["destination_column"] for m in mappings}
     data["upsert_keys"] = [key for key in data.get("upsert_keys", []) if key in destinations]
-    draft.data = data
-    draft.save(update_fields=["data", "updated_at"])
+    _save_answers(draft, data)
     return draft
 
 
@@ -282,17 +350,18 @@ def draft_set_strategy(
     if max_rejected_rows is not None and max_rejected_rows < 0:
         errors["max_rejected_rows"] = ["A number of rows, 0 or more."]
     if max_rejected_ratio is not None and not 0 <= max_rejected_ratio <= 1:
-        errors["max_rejected_ratio"] = ["A share of the rows read, from 0 to 1 (0.01 is 1%)."]
+        # The page asks for a percentage (the ratio is it over 100): say it in its terms.
+        errors["max_rejected_ratio"] = ["Most rejected share: a percentage of the rows read, from 0 to 100."]
     if errors:
         raise ValidationError(errors)
-    draft.data = dict(
+    data = dict(
         draft.data,
         load_strategy=load_strategy,
         upsert_keys=keys,
         max_rejected_rows=max_rejected_rows,
         max_rejected_ratio=max_rejected_ratio,
     )
-    draft.save(update_fields=["data", "updated_at"])
+    _save_answers(draft, data)
     return draft
 
 
@@ -321,6 +390,7 @@ def default_job_name(draft: WizardDraft) -> str:
 @transaction.atomic
 def draft_trial_job(*, draft: WizardDraft) -> Job:
     """The hidden job the review step dry-runs: the draft's answers, checked as a job is when saved."""
+    draft_require_complete(draft)
     fields = _job_fields(draft)
     if fields["destination"] is None:
         raise ValidationError("Choose a destination first.")
@@ -335,15 +405,37 @@ def draft_trial_job(*, draft: WizardDraft) -> Job:
     return job
 
 
+def draft_dry_run(*, draft: WizardDraft, user):
+    """Dry-run the draft's answers on the worker (through its trial job); the review shows this run
+    until an answer changes."""
+    from runs.services import run_create
+
+    run = run_create(job=draft_trial_job(draft=draft), user=user, dry_run=True)
+    draft.data = dict(draft.data, dry_run=run.pk)
+    draft.save(update_fields=["data", "updated_at"])
+    return run
+
+
+def draft_current_dry_run(draft: WizardDraft):
+    """The dry run of the draft's answers as they are now, if one was started since they last changed."""
+    if draft.trial_job_id is None or draft.data.get("dry_run") is None:
+        return None
+    return draft.trial_job.runs.filter(pk=draft.data["dry_run"], dry_run=True).first()
+
+
 def estimated_rows(upload: Upload) -> tuple[int | None, bool]:
-    """(rows, exact): the confirmed count, or an estimate from the first MiB."""
+    """(rows, exact): the count of the full pass, or an estimate: the file's data bytes over the
+    average size of the rows sampled (the sample is the first 2,000 rows, often far less than a MiB)."""
     inspection = upload.inspection or {}
     if inspection.get("confirmed") and inspection.get("row_count") is not None:
         return inspection["row_count"], True
     sampled = inspection.get("sampled_rows")
     if not sampled:
         return None, False
-    return round(sampled * upload.size / min(upload.size, SAMPLE_BYTES)), False
+    if inspection.get("sampled_bytes"):
+        data_bytes = upload.size - inspection.get("data_offset", 0)
+        return round(sampled * data_bytes / inspection["sampled_bytes"]), False
+    return round(sampled * upload.size / min(upload.size, SAMPLE_BYTES)), False  # inspected before sampled_bytes
 
 
 def draft_plan(draft: WizardDraft) -> dict[str, Any]:
@@ -388,18 +480,40 @@ def draft_plan(draft: WizardDraft) -> dict[str, Any]:
 @transaction.atomic
 def draft_save(*, draft: WizardDraft, name: str = "") -> Job:
     """Make the draft a job (or update the job it edits); the draft is gone afterwards."""
+    draft_require_complete(draft)
     name = name.strip()
+    reject_nul("name", "The job name", name)
     if name:
         draft.data = dict(draft.data, name=name)
     if draft.job is not None:
-        fields = _job_fields(draft)
-        fields.pop("source")
+        fields = _job_fields(draft)  # the source too: the draft's own copy when its options changed
         job = job_update(job=draft.job, mappings=draft.data.get("mappings", []), **fields)
-        if draft.trial_job is not None:
-            draft.trial_job.delete()
+        # Its trial job goes with the draft (jobs.signals), unless a dry run of it is still going.
     else:
         job = draft_trial_job(draft=draft)
         job.is_draft = False
         job.save(update_fields=["is_draft", "updated_at"])
     draft.delete()
     return job
+
+
+# -- trial jobs -------------------------------------------------------------------------------
+def trial_jobs_delete(jobs) -> list[str]:
+    """Delete the trial jobs (is_draft) among `jobs`, but those with a dry run queued or running
+    (deleting them would delete the run under its worker): their names are returned."""
+    from runs.models import RunStatus
+
+    trial = jobs.filter(is_draft=True)
+    busy = trial.filter(runs__status__in=[RunStatus.PENDING, RunStatus.RUNNING]).distinct()
+    names = sorted(busy.values_list("name", flat=True))
+    Job.objects.filter(pk__in=trial.exclude(pk__in=busy.values("pk")).values("pk")).delete()
+    return names
+
+
+def trial_jobs_cleanup() -> int:
+    """Delete the trial jobs no draft holds any more (a draft saved or deleted during a dry run)."""
+    held = WizardDraft.objects.filter(trial_job__isnull=False).values("trial_job")
+    orphans = Job.objects.filter(is_draft=True).exclude(pk__in=held)
+    before = orphans.count()
+    trial_jobs_delete(orphans)
+    return before - orphans.count()

@@ -5,11 +5,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from credentials.models import Credential
+from etlportal.api import ShallowJSONParser
 from jobs import dbt_projects, pipelines, schedules
 from jobs.api import OwnedPrimaryKeyField
 from jobs.models import DbtProject, Job, Pipeline, PipelineStep, Schedule
@@ -17,19 +17,7 @@ from runs.api import RunSerializer
 from runs.models import RunTrigger
 from runs.pipelines import pipeline_run_create
 
-
-class ShallowJSONParser(JSONParser):
-    """DRF's JSON parser, answering 400 to JSON nested too deep to read: the json module raises
-    RecursionError there, which DRF's parser (catching ValueError) lets through as a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deep to read.") from None
-
-
-PARSERS = [ShallowJSONParser, FormParser, MultiPartParser]
+PARSERS = [ShallowJSONParser, FormParser, MultiPartParser]  # every endpoint's default, in settings
 
 
 class OwnedJobField(OwnedPrimaryKeyField):

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from credentials.connectors import CONNECTORS
+from etlportal.validators import has_nul, nul_message
 from jobs.coltypes import parse_type
 from jobs.errors import SourceError
 from jobs.inspection.scan import SCAN_WATCH
@@ -53,6 +54,17 @@ MAPPING_FIELDS = (
 )
 
 
+# The job's text fields, as a message names them.
+JOB_TEXT_LABELS = {
+    "name": "The job name",
+    "schema": "The schema",
+    "table": "The table",
+    "upsert_keys": "A key column",
+    "alert_emails": "An e-mail address",
+    "alert_webhook_url": "The webhook URL",
+}
+
+
 class UploadTooLarge(ValidationError):
     def __init__(self, size: int, limit: int):
         super().__init__(
@@ -68,6 +80,24 @@ def human_bytes(size: int) -> str:
             return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+# Room for the multipart envelope around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def upload_check_length(content_length: str | None) -> None:
+    """UploadTooLarge when a request's Content-Length says its body holds more than an allowed upload.
+
+    Called before anything reads the body (the CSRF check reads a form's body), so an oversized
+    upload is refused without receiving it; a body without a Content-Length is measured by upload_store.
+    """
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        return
+    if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
+        raise UploadTooLarge(length, settings.UPLOAD_MAX_BYTES)
 
 
 def upload_store(*, file: UploadedFile, user) -> Upload:
@@ -114,7 +144,30 @@ def upload_delete(*, upload: Upload) -> None:
     name = upload.file.name
     storage = upload.file.storage
     upload.delete()
-    transaction.on_commit(lambda: storage.delete(name))
+    if not Upload.objects.filter(file=name).exists():  # a wizard's copy (upload_copy) shares the file
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+def upload_copy(*, upload: Upload) -> Upload:
+    """Another Upload of the same stored file, with its own inspection and options to change.
+
+    The file itself is not copied: it never changes, and upload_delete keeps it while any Upload names it.
+    """
+    copy = Upload(
+        file=upload.file.name,
+        original_name=upload.original_name,
+        size=upload.size,
+        sha256=upload.sha256,
+        uploaded_by=upload.uploaded_by,
+        inspection=upload.inspection,
+        inspection_options=upload.inspection_options,
+        scan_status=upload.scan_status,
+        scan_progress=upload.scan_progress,
+        scan_token=upload.scan_token,
+        row_index=upload.row_index,
+    )
+    copy.save()
+    return copy
 
 
 def column_specs(mappings) -> list[ColumnSpec]:
@@ -183,8 +236,13 @@ def job_validate(job: Job, mappings: list[ColumnMapping]) -> None:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
+    for field, label in JOB_TEXT_LABELS.items():
+        if has_nul(getattr(job, field)):
+            add(field, nul_message(label))
     for field in ("schema", "table"):
         value = getattr(job, field)
+        if has_nul(value):
+            continue
         if not value:
             add(field, "This field is required.")
         elif len(value.encode()) > 63:
@@ -238,8 +296,8 @@ def alert_problems(subject) -> dict[str, list[str]]:
             URLValidator(schemes=["http", "https"])(subject.alert_webhook_url)
         except ValidationError:
             errors["alert_webhook_url"] = ["An http:// or https:// address."]
-    if subject.alert_after_minutes is not None and subject.alert_after_minutes < 1:
-        errors["alert_after_minutes"] = ["At least 1 minute."]
+    if subject.alert_after_minutes is not None and not 1 <= subject.alert_after_minutes <= 2**31 - 1:
+        errors["alert_after_minutes"] = ["From 1 to 2147483647 minutes."]
     return errors
 
 
@@ -299,12 +357,52 @@ def mappings_build(mappings: list[dict[str, Any]]) -> list[ColumnMapping]:
     return _build_mappings(Job(), mappings)
 
 
+# A PostgreSQL identifier is at most 63 bytes (NAMEDATALEN - 1); longer ones are cut, silently.
+IDENTIFIER_MAX_BYTES = 63
+
+
+def mapping_field_problems(data: dict[str, Any]) -> list[str]:
+    """What the database would refuse in one mapping's fields: NUL characters, values too long.
+
+    Each problem a sentence naming the column and the field, so a page can show it by its row.
+    """
+    column = data.get("destination_column") or data.get("expression") or data.get("source_column") or "?"
+    column = column if isinstance(column, str) else "?"
+    problems = []
+    for field in MAPPING_FIELDS:
+        value = data.get(field)
+        label = ColumnMapping._meta.get_field(field).verbose_name
+        if has_nul(value):
+            problems.append(f"Column {column!r}: {nul_message(f'the {label}')}")
+            continue
+        if not isinstance(value, str):
+            continue
+        if field == "destination_type":
+            try:
+                value = parse_type(value).sql  # saved in its canonical spelling; unknown types are reported later
+            except ValueError:
+                continue
+        if field == "destination_column" and len(value.encode()) > IDENTIFIER_MAX_BYTES:
+            problems.append(
+                f"Column {column!r}: the destination column is {len(value.encode())} bytes long; "
+                f"PostgreSQL names are at most {IDENTIFIER_MAX_BYTES} bytes."
+            )
+            continue
+        max_length = getattr(ColumnMapping._meta.get_field(field), "max_length", None)
+        if max_length and len(value) > max_length:
+            problems.append(f"Column {column!r}: the {label} is {len(value)} characters long; at most {max_length}.")
+    return problems
+
+
 def _build_mappings(job: Job, mappings: list[dict[str, Any]]) -> list[ColumnMapping]:
     built = []
     for position, data in enumerate(mappings, start=1):
         unknown = set(data) - set(MAPPING_FIELDS) - {"position"}
         if unknown:
             raise ValidationError({"mappings": [f"Unknown mapping field(s): {', '.join(sorted(unknown))}."]})
+        problems = mapping_field_problems(data)
+        if problems:
+            raise ValidationError({"mappings": problems})
         values = {field: data[field] for field in MAPPING_FIELDS if field in data}
         for name, empty in (("transform_args", {}), ("true_words", []), ("false_words", []), ("format", "")):
             if name in values and values[name] is None:  # a blank admin field, or null in the API
@@ -377,6 +475,8 @@ def job_delete(*, job: Job) -> None:
     job.delete()
 
 
+OPTION_LABELS = {"null_markers": "A null marker", "column_types": "A column type", "encoding": "The encoding"}
+
 # Files up to this size are confirmed in full while the user waits; larger ones by the worker.
 SYNC_CONFIRM_BYTES = 16 * 1024 * 1024
 PREVIEW_MAX_PAGE_SIZE = 500
@@ -398,6 +498,9 @@ def _inspect_options(data: dict) -> dict:
     for name in ("encoding", "delimiter", "quotechar", "escapechar"):
         if data.get(name) is not None and not isinstance(data[name], str):
             errors[name] = ["A string."]
+    for name, value in data.items():
+        if has_nul(value):
+            errors[name] = [nul_message(OPTION_LABELS.get(name, name))]
     if data.get("skipinitialspace") is not None and not isinstance(data["skipinitialspace"], bool):
         errors["skipinitialspace"] = ["true, false, or null to detect it."]
     if data.get("header") is not None and not isinstance(data["header"], bool):

@@ -33,3 +33,11 @@ def confirm_upload(upload_id: int, token: str) -> None:
 def reap_stalled_scans() -> int:
     """Every minute (beat): fail full passes whose worker is lost, send again those whose message is lost."""
     return services.scans_reap_stalled()
+
+
+@shared_task(name="jobs.tasks.clean_trial_jobs")
+def clean_trial_jobs() -> int:
+    """Every 10 minutes (beat): delete the wizard's trial jobs whose draft is gone, once their dry run ended."""
+    from jobs.drafts import trial_jobs_cleanup
+
+    return trial_jobs_cleanup()

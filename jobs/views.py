@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from etlportal.pages import attempt, delete_page, found, go, paginate, render_page
+from etlportal.validators import has_nul, nul_message
 from jobs.drafts import draft_for_job
 from jobs.models import Job, Pipeline
 from jobs.selectors import get_job_for_user
@@ -24,15 +25,17 @@ def job_list(request: HttpRequest) -> HttpResponse:
         .order_by("name", "id")
     )
     query = request.GET.get("q", "").strip()
+    error = ""
+    if has_nul(query):
+        error, query = f"Search: {nul_message('the search')}", query.replace("\x00", "")
     if query:
         jobs = jobs.filter(name__icontains=query)
     page = paginate(request, jobs)
     last_runs = {}
     for job in page:
         last_runs[job.pk] = job.runs.filter(dry_run=False).first()
-    return render_page(
-        request, "jobs/list.html", {"page": page, "query": query, "last_runs": last_runs}, fragment="jobs/_table.html"
-    )
+    context = {"page": page, "query": query, "last_runs": last_runs, "error": error}
+    return render_page(request, "jobs/list.html", context, fragment="jobs/_table.html")
 
 
 @login_required

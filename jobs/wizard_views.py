@@ -12,7 +12,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from credentials.forms import CredentialForm
@@ -28,15 +30,15 @@ from jobs.selectors import get_draft_for_user
 from jobs.services import (
     UploadTooLarge,
     human_bytes,
+    mapping_field_problems,
     mappings_build,
     mappings_preview,
-    upload_inspect,
+    upload_check_length,
     upload_preview,
 )
 from runs.models import JobRun
 from runs.services import run_create
 
-MULTIPART_OVERHEAD = 64 * 1024
 PREVIEW_PAGE_SIZE = 20
 TYPE_CHOICES = [
     "text",
@@ -77,28 +79,34 @@ def _draft(request: HttpRequest, pk: int) -> WizardDraft:
 
 
 # -- step 1: upload ---------------------------------------------------------------------------
+@csrf_exempt  # checked by _upload below, once the size is known to be allowed
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    error = ""
-    status = 200
     if request.method == "POST":
-        # Refuse an oversized body from its Content-Length, before a byte of it is stored.
+        # Refuse an oversized body from its Content-Length before a byte of it is received: the
+        # CSRF check reads the whole form, so it comes after this one.
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
-            error, status = UploadTooLarge(length, settings.UPLOAD_MAX_BYTES).messages[0], 413
-        elif "file" not in request.FILES:
-            error, status = "Choose a CSV file to upload.", 400
-        else:
-            try:
-                draft = drafts.draft_start(owner=request.user, file=request.FILES["file"])
-            except UploadTooLarge as exc:
-                error, status = exc.messages[0], 413
-            else:
-                return go(request, "wizard-step", pk=draft.pk, step="file")
+            upload_check_length(request.META.get("CONTENT_LENGTH"))
+        except UploadTooLarge as exc:
+            return _upload_page(request, exc.messages[0], 413)
+    return _upload(request)
+
+
+@csrf_protect
+def _upload(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _upload_page(request)
+    if "file" not in request.FILES:
+        return _upload_page(request, "Choose a CSV file to upload.", 400)
+    try:
+        draft = drafts.draft_start(owner=request.user, file=request.FILES["file"])
+    except UploadTooLarge as exc:  # no Content-Length (chunked): measured while storing
+        return _upload_page(request, exc.messages[0], 413)
+    return go(request, "wizard-step", pk=draft.pk, step="file")
+
+
+def _upload_page(request: HttpRequest, error: str = "", status: int = 200) -> HttpResponse:
     recent = WizardDraft.objects.visible_to(request.user).filter(owner=request.user, job=None)[:5]
     context = {
         "max_bytes": settings.UPLOAD_MAX_BYTES,
@@ -119,7 +127,8 @@ def step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     if step not in STEPS:
         raise Http404("No such step.")
     if not drafts.draft_may_open(draft, step):
-        messages.info(request, "Finish this step first.")
+        unfinished = drafts.draft_unfinished(draft)
+        messages.info(request, unfinished[1] if unfinished else "Finish this step first.")
         return go(request, "wizard-step", pk=draft.pk, step=drafts.draft_first_open_step(draft))
     return {
         "file": _file_step,
@@ -131,8 +140,11 @@ def step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
 
 
 # -- step 1b: what is in the file ---------------------------------------------------------------
-def _file_options(post) -> dict[str, Any]:
-    """The override form as InspectOptions JSON: a blank field means "detect it"."""
+def _file_options(post, previous: dict[str, Any]) -> dict[str, Any]:
+    """The override form as InspectOptions JSON: a blank field means "detect it".
+
+    The null markers are an override only once the user changed them (or had before): the form
+    always shows the detected ones, and posting them back unchanged must not freeze them."""
     options: dict[str, Any] = {}
     if post.get("encoding", "").strip():
         options["encoding"] = post["encoding"].strip()
@@ -143,9 +155,15 @@ def _file_options(post) -> dict[str, Any]:
     if post.get("header") in ("yes", "no"):
         options["header"] = post["header"] == "yes"
     if post.get("null_markers_set") == "1":
-        options["null_markers"] = [line for line in post.get("null_markers", "").split("\n") if line != ""]
+        markers = [line.rstrip("\r") for line in post.get("null_markers", "").split("\n") if line.rstrip("\r")]
         if post.get("empty_is_null"):
-            options["null_markers"].insert(0, "")
+            markers.insert(0, "")
+        try:
+            shown = json.loads(post.get("null_markers_shown") or "null")
+        except ValueError:
+            shown = None
+        if "null_markers" in previous or not isinstance(shown, list) or set(markers) != set(shown):
+            options["null_markers"] = markers
     column_types = {}
     for key, value in post.items():
         if key.startswith("type-") and value:
@@ -188,7 +206,7 @@ def _file_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            upload_inspect(upload=draft.upload, options=_file_options(request.POST))
+            drafts.draft_inspect(draft=draft, options=_file_options(request.POST, draft.upload.inspection_options))
         except ValidationError as exc:
             errors = errors_of(exc)
         except (LookupError, ValueError) as exc:
@@ -210,6 +228,7 @@ def _file_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
         errors=errors,
         type_choices=TYPE_CHOICES,
         scanning=draft.upload.scan_status in (ScanStatus.QUEUED, ScanStatus.RUNNING),
+        null_markers_shown=json.dumps(inspection.get("null_markers") or []),
         null_markers_text="\n".join(marker for marker in inspection.get("null_markers") or [] if marker != ""),
         empty_is_null="" in (inspection.get("null_markers") or []),
         **_preview_context(draft, page),
@@ -224,7 +243,8 @@ def preview_page(request: HttpRequest, pk: int) -> HttpResponse:
         page = max(1, int(request.GET.get("page", 1)))
     except ValueError:
         page = 1
-    return render_page(request, "jobs/wizard/_preview.html", _context(draft, "file", **_preview_context(draft, page)))
+    context = _context(draft, "file", type_choices=TYPE_CHOICES, **_preview_context(draft, page))
+    return render_page(request, "jobs/wizard/_preview.html", context)
 
 
 @login_required
@@ -241,38 +261,72 @@ def scan_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 # -- step 2: destination ------------------------------------------------------------------------
 def _destination_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
-    errors: dict[str, list[str]] = {}
-    data = draft.data
-    chosen = request.POST.get("destination") or request.GET.get("credential") or data.get("destination")
-    values = {
-        "schema": request.POST.get("schema", data.get("schema", "public")),
-        "table": request.POST.get("table", data.get("table") or _suggest_table(draft)),
-        "create_table": request.POST.get("create_table") == "on"
-        if request.method == "POST"
-        else data.get("create_table", True),
-    }
     if request.method == "POST":
-        credential = get_credential_for_user(request.user, chosen)
+        credential = get_credential_for_user(request.user, _chosen_destination(request, draft))
         if credential is None:
-            errors = {"destination": ["Choose a destination, or create one."]}
-        else:
-            try:
-                drafts.draft_set_destination(draft=draft, destination=credential, **values)
-            except ValidationError as exc:
-                errors = errors_of(exc)
-            else:
-                return go(request, "wizard-step", pk=draft.pk, step="mapping")
-    credentials = Credential.objects.visible_to(request.user).filter(owner=request.user)
+            return _destination_page(request, draft, errors={"destination": ["Choose a destination, or create one."]})
+        try:
+            drafts.draft_set_destination(draft=draft, destination=credential, **_destination_values(request, draft))
+        except ValidationError as exc:
+            return _destination_page(request, draft, errors=errors_of(exc))
+        return go(request, "wizard-step", pk=draft.pk, step="mapping")
+    errors = {}
+    if draft.data.get("destination") and drafts.draft_destination(draft) is None:
+        errors = {"destination": ["The destination this load used was deleted, or is not yours: choose one."]}
+    return _destination_page(request, draft, errors=errors)
+
+
+def _chosen_destination(request: HttpRequest, draft: WizardDraft) -> str:
+    chosen = (
+        request.POST.get("destination")
+        or request.GET.get("credential")
+        or request.GET.get("destination")
+        or draft.data.get("destination")
+    )
+    return str(chosen or "")
+
+
+def _destination_values(request: HttpRequest, draft: WizardDraft) -> dict[str, Any]:
+    """The step's fields: as posted from its form (its Test and Browse buttons post it too), else as saved."""
+    data = draft.data
+    posted = request.POST if "schema" in request.POST else None
+    asked = request.GET  # a table picked from the browse list, without JavaScript
+    return {
+        "schema": posted["schema"] if posted else asked.get("pick_schema") or data.get("schema", "public"),
+        "table": posted.get("table", "")
+        if posted
+        else asked.get("pick_table") or data.get("table") or _suggest_table(draft),
+        "create_table": posted.get("create_table") == "on" if posted else data.get("create_table", True),
+    }
+
+
+def _destination_page(
+    request: HttpRequest,
+    draft: WizardDraft,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    fragment: str | None = None,
+    status: int = 200,
+    **extra,
+) -> HttpResponse:
+    """The destination step's page; with `fragment`, only that part for htmx."""
+    # The user's own credentials, and the one the draft (or the job it edits) loads into: a staff
+    # user editing someone's job keeps its destination.
+    shown = Q(owner=request.user)
+    for pk in (draft.data.get("destination"), draft.job.destination_id if draft.job else None):
+        if pk:
+            shown |= Q(pk=pk)
     context = _context(
         draft,
         "destination",
-        credentials=credentials,
-        chosen=str(chosen or ""),
-        values=values,
-        errors=errors,
-        credential_form=CredentialForm(),
+        credentials=Credential.objects.visible_to(request.user).filter(shown).order_by("name", "id"),
+        chosen=_chosen_destination(request, draft),
+        values=_destination_values(request, draft),
+        errors=errors or {},
+        credential_form=extra.pop("credential_form", None) or CredentialForm(),
+        **extra,
     )
-    return render_page(request, "jobs/wizard/destination.html", context)
+    return render_page(request, "jobs/wizard/destination.html", context, fragment=fragment, status=status)
 
 
 def _suggest_table(draft: WizardDraft) -> str:
@@ -283,31 +337,35 @@ def _suggest_table(draft: WizardDraft) -> str:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def browse(request: HttpRequest, pk: int) -> HttpResponse:
-    """The destination's schemas, or one schema's tables, read live from the database."""
+    """The destination's schemas, or one schema's tables, read live from the database.
+
+    htmx swaps in the list; without JavaScript the step's Browse button posts its form here and
+    the whole step comes back with the list in it (and the schema links are plain links)."""
     draft = _draft(request, pk)
-    credential = get_credential_for_user(request.user, request.GET.get("destination"))
-    context: dict[str, Any] = {"draft": draft, "credential": credential}
+    credential = get_credential_for_user(request.user, _chosen_destination(request, draft))
+    context: dict[str, Any] = {"credential": credential, "browsed": True}
     if credential is None:
         context["error"] = "Choose a destination first."
     else:
-        schema = request.GET.get("schema") or None
+        schema = request.GET.get("schema") if "schema" not in request.POST else None
         try:
             context["names"] = credential_browse(credential=credential, schema=schema)
         except ValidationError as exc:
             context["error"] = " ".join(exc.messages)
-        context["schema"] = schema
-    return render_page(request, "jobs/wizard/_browse.html", context)
+        context["browse_schema"] = schema
+    return _destination_page(request, draft, fragment="jobs/wizard/_browse.html", **context)
 
 
 @login_required
 @require_POST
 def test_destination(request: HttpRequest, pk: int) -> HttpResponse:
-    _draft(request, pk)
+    """Connect with the chosen destination; without JavaScript, the whole step with the result."""
+    draft = _draft(request, pk)
     credential = get_credential_for_user(request.user, request.POST.get("destination"))
-    if credential is None:
-        return render_page(request, "credentials/_test_result.html", {"result": None})
-    return render_page(request, "credentials/_test_result.html", {"result": credential_test(credential=credential)})
+    result = None if credential is None else credential_test(credential=credential)
+    return _destination_page(request, draft, fragment="credentials/_test_result.html", result=result, tested=True)
 
 
 @login_required
@@ -323,13 +381,10 @@ def new_destination(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_service_errors(exc)
         else:
             messages.success(request, f"Destination {credential.name} saved.")
-            response = go(request, "wizard-step", pk=draft.pk, step="destination")
-            if not request.htmx:
-                response["Location"] += f"?credential={credential.pk}"
-            else:
-                response["HX-Redirect"] += f"?credential={credential.pk}"
-            return response
-    return render_page(request, "credentials/_form_fields.html", {"form": form, "inline": True, "draft": draft})
+            return go(request, "wizard-step", pk=draft.pk, step="destination", query={"credential": credential.pk})
+    return _destination_page(
+        request, draft, fragment="credentials/_form_fields.html", form=form, credential_form=form, inline=True
+    )
 
 
 # -- step 3: mapping --------------------------------------------------------------------------
@@ -384,6 +439,13 @@ def _mapping_from_row(row: dict[str, str]) -> dict[str, Any]:
     }
     default = row.get("default", "")
     mapping["default"] = default if default != "" else None
+    for name in ("true_words", "false_words"):  # kept from the job, as JSON in hidden fields
+        text = row.get(name, "").strip()
+        if text:
+            try:
+                mapping[name] = json.loads(text)
+            except ValueError:
+                mapping[name] = text  # the service says what a list of words is
     return mapping
 
 
@@ -407,6 +469,7 @@ def _rows_for_form(mappings: list[dict[str, Any]], draft: WizardDraft) -> list[d
                 "arg2": "" if second is None else second,
                 "default": mapping.get("default") or "",
                 "calculated": bool(mapping.get("expression")),
+                **_words_json(mapping),
             }
         )
         mapped_sources.add(mapping.get("source_column"))
@@ -431,6 +494,13 @@ def _rows_for_form(mappings: list[dict[str, Any]], draft: WizardDraft) -> list[d
     return rows
 
 
+def _words_json(mapping: dict[str, Any]) -> dict[str, str]:
+    """A boolean mapping's true and false words, as the form's hidden fields carry them."""
+    return {
+        f"{name}_json": json.dumps(mapping[name]) if mapping.get(name) else "" for name in ("true_words", "false_words")
+    }
+
+
 def _mapping_context(draft: WizardDraft, rows: list[dict[str, Any]], **extra) -> dict[str, Any]:
     inspection = draft.upload.inspection or {}
     table_columns = draft.data.get("table_columns")
@@ -452,24 +522,39 @@ def _mapping_context(draft: WizardDraft, rows: list[dict[str, Any]], **extra) ->
     )
 
 
+def _rows_as_posted(post) -> list[dict[str, Any]]:
+    """The mapping table's rows as the user left them, each with what the database would refuse in it."""
+    rows = []
+    for row in _rows_from_post(post):
+        mapping = _mapping_from_row(row)
+        included = row.get("include") == "on"
+        rows.append(
+            {
+                **mapping,
+                **row,
+                "include": included,
+                "nullable": row.get("nullable") == "on",
+                "calculated": bool(mapping["expression"]) or "expression" in row,
+                "problems": mapping_field_problems(mapping) if included else [],
+                "true_words_json": row.get("true_words", ""),
+                "false_words_json": row.get("false_words", ""),
+            }
+        )
+    return rows
+
+
 def _mapping_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
     errors: dict[str, list[str]] = {}
-    if request.method == "POST":
-        mappings = _mappings_from_post(request.POST)
+    if request.method == "POST" and request.POST.get("add_calculated"):
+        # "+ Calculated column" without JavaScript: the table as posted, and one more row.
+        rows = _rows_as_posted(request.POST)
+        rows.append(_calculated_row(len(rows)))
+    elif request.method == "POST":
         try:
-            drafts.draft_set_mappings(draft=draft, mappings=mappings)
+            drafts.draft_set_mappings(draft=draft, mappings=_mappings_from_post(request.POST))
         except ValidationError as exc:
             errors = errors_of(exc)
-            rows = _rows_from_post(request.POST)
-            rows = [
-                {
-                    **_mapping_from_row(row),
-                    **row,
-                    "include": row.get("include") == "on",
-                    "nullable": row.get("nullable") == "on",
-                }
-                for row in rows
-            ]
+            rows = _rows_as_posted(request.POST)
         else:
             return go(request, "wizard-step", pk=draft.pk, step="strategy")
     else:
@@ -502,7 +587,13 @@ def mapping_row(request: HttpRequest, pk: int) -> HttpResponse:
         index = int(request.GET.get("index", 0))
     except ValueError:
         index = 0
-    row = {
+    context = _mapping_context(draft, [])
+    context.update(row=_calculated_row(index), index=index)
+    return render_page(request, "jobs/wizard/_mapping_row.html", context)
+
+
+def _calculated_row(index: int) -> dict[str, Any]:
+    return {
         "include": True,
         "calculated": True,
         "source_column": "",
@@ -514,9 +605,6 @@ def mapping_row(request: HttpRequest, pk: int) -> HttpResponse:
         "arg2": "",
         "default": "",
     }
-    context = _mapping_context(draft, [])
-    context.update(row=row, index=index)
-    return render_page(request, "jobs/wizard/_mapping_row.html", context)
 
 
 # -- step 4: strategy -------------------------------------------------------------------------
@@ -604,12 +692,19 @@ def _review_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
                 run = run_create(job=job, user=request.user)
                 return go(request, "runs:detail", pk=run.pk)
             messages.success(request, f"Job {job.name} saved.")
+            if action == "schedule":
+                return go(request, "schedules:new", query={"job": job.pk})
             return go(request, "jobs:detail", pk=job.pk)
+    return _review_page(request, draft, errors=errors)
+
+
+def _review_page(request: HttpRequest, draft: WizardDraft, **extra) -> HttpResponse:
+    errors = extra.pop("errors", {})
     try:
         plan = drafts.draft_plan(draft)
     except ValidationError as exc:
-        plan, errors = None, errors_of(exc)
-    dry_run = draft.trial_job.runs.filter(dry_run=True).first() if draft.trial_job else None
+        plan, errors = None, {**errors, **errors_of(exc)}
+    ratio = draft.data.get("max_rejected_ratio")
     context = _context(
         draft,
         "review",
@@ -618,8 +713,10 @@ def _review_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
         mappings=draft.data.get("mappings", []),
         destination=drafts.draft_destination(draft),
         name=draft.data.get("name") or (draft.job.name if draft.job else drafts.default_job_name(draft)),
-        dry_run=dry_run,
+        dry_run=drafts.draft_current_dry_run(draft),
+        max_rejected_percent=None if ratio is None else f"{ratio * 100:g}",
         strategy_label=dict(LoadStrategy.choices).get(draft.data.get("load_strategy"), ""),
+        **extra,
     )
     return render_page(request, "jobs/wizard/review.html", context)
 
@@ -627,14 +724,20 @@ def _review_step(request: HttpRequest, draft: WizardDraft) -> HttpResponse:
 @login_required
 @require_POST
 def dry_run(request: HttpRequest, pk: int) -> HttpResponse:
-    """Build the trial job from the answers and dry-run it on the worker."""
+    """Build the trial job from the answers and dry-run it on the worker.
+
+    htmx swaps in the run's part of the page (which polls it); a plain form gets the review page."""
     draft = _draft(request, pk)
     try:
-        job = drafts.draft_trial_job(draft=draft)
-        run = run_create(job=job, user=request.user, dry_run=True)
+        run = drafts.draft_dry_run(draft=draft, user=request.user)
     except ValidationError as exc:
-        return render_page(request, "jobs/wizard/_dry_run.html", {"draft": draft, "errors": errors_of(exc)})
-    return render_page(request, "jobs/wizard/_dry_run.html", {"draft": draft, "run": run})
+        if request.htmx:
+            return render_page(request, "jobs/wizard/_dry_run.html", {"draft": draft, "errors": errors_of(exc)})
+        messages.error(request, " ".join(exc.messages))
+        return go(request, "wizard-step", pk=draft.pk, step=drafts.draft_first_open_step(draft))
+    if request.htmx:
+        return render_page(request, "jobs/wizard/_dry_run.html", {"draft": draft, "run": run})
+    return go(request, "wizard-step", pk=draft.pk, step="review")
 
 
 @login_required

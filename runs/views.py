@@ -55,11 +55,12 @@ def run_list(request: HttpRequest) -> HttpResponse:
         runs = runs.filter(status=filters["status"])
     if filters["trigger"] in RunTrigger.values:
         runs = runs.filter(trigger=filters["trigger"])
+    errors = []  # shown in the table, so the htmx refresh of it says so too
     for key, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
         try:
             runs = runs.filter(**{lookup: date.fromisoformat(filters[key])}) if filters[key] else runs
         except ValueError:
-            messages.error(request, f"{filters[key]!r} is not a date (YYYY-MM-DD).")
+            errors.append(f"{key.capitalize()}: {filters[key]!r} is not a date (YYYY-MM-DD).")
     page = paginate(request, runs)
     context = {
         "page": page,
@@ -70,6 +71,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "statuses": RunStatus.choices,
         "triggers": RunTrigger.choices,
         "refresh": any(run.status in ACTIVE for run in page),
+        "errors": errors,
     }
     return render_page(request, "runs/list.html", context, fragment="runs/_table.html")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -43,3 +45,51 @@ def mapping_post(rows: list[dict]) -> dict:
             else:
                 data[f"m-{index}-{key}"] = value
     return data
+
+
+class _FormFields(HTMLParser):
+    def __init__(self, form_id: str):
+        super().__init__()
+        self.form_id, self.inside, self.fields = form_id, False, {}
+        self._select, self._textarea, self._first_option = None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        if not self.inside:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.fields[name] = attrs.get("value") or ("on" if attrs.get("type") == "checkbox" else "")
+        elif tag == "select":
+            self._select, self._first_option = name, None
+        elif tag == "option" and self._select:
+            if self._first_option is None:
+                self._first_option = attrs.get("value", "")
+                self.fields.setdefault(self._select, self._first_option)
+            if "selected" in attrs:
+                self.fields[self._select] = attrs.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields[name] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+
+def form_fields(page: str, form_id: str) -> dict[str, str]:
+    """What a browser would submit from the form with this id, as the page renders it."""
+    parser = _FormFields(form_id)
+    parser.feed(page)
+    return parser.fields

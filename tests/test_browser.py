@@ -156,6 +156,20 @@ def test_a_malformed_file_shows_the_line_numbered_problem_in_the_wizard(page, al
     shot(page, "malformed-file")
 
 
+def test_an_upload_refused_with_a_4xx_shows_why(page, alice):
+    log_in(page, "alice", "alice-password-1")
+    page.goto(f"{page.base}/new/")
+    # The browser would not send the form without a file: let it, for the server's 400.
+    page.evaluate("document.getElementById('id_file').removeAttribute('required')")
+    with page.expect_response(lambda response: response.url.endswith("/new/")) as answer:
+        page.click("button:has-text('Upload and inspect')")
+    assert answer.value.status == 400
+    error = page.locator("#upload-form [data-upload-error]")
+    error.wait_for(state="visible")
+    assert "Choose a CSV file to upload." in error.inner_text()
+    assert not page.errors
+
+
 def test_another_user_cannot_open_the_run_page_or_its_socket(page, alice, bob):
     run = JobRun.objects.create(job=make_job(alice), status=RunStatus.RUNNING)
     socket_probe = """url => new Promise(resolve => {

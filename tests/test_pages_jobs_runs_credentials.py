@@ -212,6 +212,8 @@ def test_run_history_filters_and_refreshes_while_runs_are_active(alice, job, fin
 def test_a_bad_date_filter_is_a_message(alice, finished_run):
     response = browser(alice).get("/runs/?since=yesterday")
     assert response.status_code == 200 and "is not a date" in response.content.decode()
+    fragment = htmx(browser(alice), "get", "/runs/?until=2026-13-01").content.decode()
+    assert "<html" not in fragment and "Until: &#x27;2026-13-01&#x27; is not a date (YYYY-MM-DD)." in fragment
 
 
 def test_dashboard_counts_and_charts(alice, job, finished_run):

@@ -331,3 +331,29 @@ def test_a_credential_used_by_a_dbt_project_says_so_when_deleted(alice):
     assert refused.value.messages == [
         "Credential 'warehouse' is used by dbt projects: medallion. Change or delete them first."
     ]
+
+
+def test_vars_too_deep_for_python_are_refused_in_admin_and_by_every_api_endpoint(staff, alice):
+    from tests.conftest import client_for
+
+    job = make_job(alice)
+    pipeline = pipeline_create(owner=alice, name="p", steps=[{"kind": StepKind.LOAD, "job": job}])
+    step = pipeline.steps.get()
+    deep = "[" * 100_000
+    form = {
+        "owner": alice.pk, "name": "p", "description": "", "timeout_minutes": "", "alert_emails": "",
+        "alert_webhook_url": "", "alert_after_minutes": "", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "1",
+        "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "1000", "steps-0-id": step.pk,
+        "steps-0-pipeline": pipeline.pk, "steps-0-position": "1", "steps-0-kind": "load", "steps-0-job": job.pk,
+        "steps-0-dbt_vars": deep, "steps-0-retries": "0", "steps-0-retry_delay_seconds": "60",
+    }  # fmt: skip
+    page = client_for(staff).post(f"/admin/jobs/pipeline/{pipeline.pk}/change/", form)
+    assert page.status_code == 200 and "--vars cannot be read" in page.content.decode()
+
+    api = client_for(alice)
+    for url in ("/api/jobs/", f"/api/uploads/{job.source_id}/inspection/"):
+        response = api.post(url, deep, content_type="application/json")
+        assert response.status_code == 400 and "nested too deep" in response.json()["detail"], url
+    with pytest.raises(ValidationError) as refused:
+        pipeline_update(pipeline=pipeline, alert_after_minutes=2**40)
+    assert refused.value.message_dict["alert_after_minutes"] == ["From 1 to 2147483647 minutes."]

@@ -335,10 +335,11 @@ def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | Non
     records = []
     stream.seek(0)
     stopped_early = False  # more records follow than the sample holds
+    following = None  # the first record not kept: where the sampled bytes end
     try:
         for record in iter_records(stream, **reader_options(result)):
             if len(records) > SAMPLE_RECORDS:
-                stopped_early = True
+                stopped_early, following = True, record
                 break
             records.append(record)
     except SourceError as exc:
@@ -376,6 +377,13 @@ def inspect_sample(stream: BinaryIO, *, size: int, options: InspectOptions | Non
     )
     if result["confirmed"]:
         result["row_count"] = len(data)
+    if data:
+        # The bytes the sampled data rows take, for an estimate of the file's rows (size / average row).
+        sampled = data[: result["sampled_rows"]]
+        after = data[len(sampled)] if len(data) > len(sampled) else following
+        end = after.offset if after is not None else size
+        result["data_offset"] = sampled[0].offset
+        result["sampled_bytes"] = max(end - sampled[0].offset, 1)
     return result
 
 

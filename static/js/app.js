@@ -54,10 +54,21 @@
   document.addEventListener('click', function (event) {
     var pick = event.target.closest && event.target.closest('[data-pick-table]');
     if (!pick) return;
+    event.preventDefault(); // without JavaScript the link opens the step with the table filled in
     var schema = document.getElementById('id_schema');
     var table = document.getElementById('id_table');
     if (schema) schema.value = pick.dataset.pickSchema;
     if (table) table.value = pick.dataset.pickTable;
+  });
+
+  // htmx swaps no 4xx response by default; these carry the form again with what is wrong in it
+  // (a file too large: 413; no file: 400; a refused value: 422), so show them.
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 409 || status === 413 || status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   // Upload progress: htmx reports it for forms posted with hx-encoding="multipart/form-data".
