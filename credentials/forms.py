@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 
 from credentials.models import CredentialKind, SSLMode
 from credentials.services import EDITABLE_FIELDS
+from etlportal.forms import ServiceErrorsMixin
 
 
-class CredentialForm(forms.Form):
+class CredentialForm(ServiceErrorsMixin, forms.Form):
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=CredentialKind.choices, initial=CredentialKind.POSTGRESQL)
     host = forms.CharField(max_length=255, required=False, help_text="Not for DuckDB.")
@@ -61,12 +62,3 @@ class CredentialForm(forms.Form):
         password = data.get("password") or ""
         fields["password"] = (password or None) if self.editing else password
         return fields
-
-    def add_service_errors(self, exc: ValidationError) -> None:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.error_dict.items():
-                target = field if field in self.fields else None
-                for error in errors:
-                    self.add_error(target, error.messages)
-        else:
-            self.add_error(None, exc.messages)

@@ -1,3 +1,5 @@
+import copy
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -44,6 +46,18 @@ def _delete_or_report(model_admin, request, delete, **target):
         model_admin.message_user(request, "; ".join(exc.messages), messages.ERROR)
 
 
+def _kept_in_order(formset) -> list:
+    """An inline formset's forms that are kept, in their `position` order (what a service saves
+    as a whole list, so reordering can never clash on a unique position)."""
+    kept = (f for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE"))
+    return sorted(kept, key=lambda f: f.cleaned_data.get("position") or 0)
+
+
+def _saved_by_the_service(formset) -> None:
+    """The admin's change message reads what formset.save() would have recorded: nothing here."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
 class MappingFormSet(forms.BaseInlineFormSet):
     """Validates the job and its mappings together with the same rules as the API."""
 
@@ -78,8 +92,13 @@ class AlertsAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        # The service's own checks, on the form (a pipeline's are not otherwise run before saving).
-        for field, errors in services.alert_problems(self.instance).items():
+        # The service's own checks on the values being saved (the instance still holds the stored
+        # ones until the form is saved; a pipeline's are not otherwise run before saving).
+        typed = copy.copy(self.instance)
+        for name in services.ALERT_FIELDS:
+            if name in data:
+                setattr(typed, name, data[name])
+        for field, errors in services.alert_problems(typed).items():
             if field in self.fields and field not in self.errors:
                 self.add_error(field, errors)
         return data
@@ -100,13 +119,9 @@ class JobAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         # One service call replaces the mappings as a whole (reordering positions cannot clash).
-        forms_in_order = sorted(
-            (f for f in formsets[0].forms if f.cleaned_data and not f.cleaned_data.get("DELETE")),
-            key=lambda f: f.cleaned_data.get("position") or 0,
-        )
         mappings = [
             {name: f.cleaned_data[name] for name in services.MAPPING_FIELDS if name in f.cleaned_data}
-            for f in forms_in_order
+            for f in _kept_in_order(formsets[0])
         ]
         for mapping in mappings:
             mapping["default"] = mapping.get("default") or None
@@ -119,8 +134,7 @@ class JobAdmin(admin.ModelAdmin):
         else:
             job = services.job_create(owner=form.cleaned_data["owner"], mappings=mappings, **fields)
             form.instance.pk = job.pk
-        # The admin's change message reads what formset.save() would have recorded.
-        formsets[0].new_objects, formsets[0].changed_objects, formsets[0].deleted_objects = [], [], []
+        _saved_by_the_service(formsets[0])
 
     def has_delete_permission(self, request, obj=None):
         # Not while a run is queued or running (job_delete says why in the API).
@@ -171,15 +185,12 @@ class DbtProjectAdminForm(forms.ModelForm):
         if self.errors:
             return data
         errors = dbt_projects.dbt_project_problems(
-            **{name: data.get(name) for name in DBT_PROJECT_FIELDS if name != "use_project_profiles"},
+            **{name: data.get(name) for name in dbt_projects.PROJECT_FIELDS if name != "use_project_profiles"},
             project=self.instance if self.instance.pk else None,
         )
         for field, problems in errors.items():
             self.add_error(field if field in self.fields else None, problems)
         return data
-
-
-DBT_PROJECT_FIELDS = ("name", "credential", "target_schema", "threads", "use_project_profiles", "path", "archive")
 
 
 @admin.register(DbtProject)
@@ -212,7 +223,7 @@ class DbtProjectAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data.get(name) for name in DBT_PROJECT_FIELDS}
+        fields = {name: form.cleaned_data.get(name) for name in dbt_projects.PROJECT_FIELDS}
         fields["path"] = fields["path"] or ""
         if change:
             dbt_projects.dbt_project_update(project=obj, **fields)
@@ -298,11 +309,9 @@ class PipelineAdmin(admin.ModelAdmin):
         pass  # saved with its steps, through the service, in save_related()
 
     def save_related(self, request, form, formsets, change):
-        kept = sorted(
-            (f for f in formsets[0].forms if f.cleaned_data and not f.cleaned_data.get("DELETE")),
-            key=lambda f: f.cleaned_data.get("position") or 0,
-        )
-        steps = [{name: f.cleaned_data.get(name) for name in pipelines.STEP_FIELDS} for f in kept]
+        steps = [
+            {name: f.cleaned_data.get(name) for name in pipelines.STEP_FIELDS} for f in _kept_in_order(formsets[0])
+        ]
         for step in steps:
             step["dbt_vars"] = step["dbt_vars"] or {}
             for name in ("dbt_command", "select", "exclude"):
@@ -313,7 +322,7 @@ class PipelineAdmin(admin.ModelAdmin):
         else:
             pipeline = pipelines.pipeline_create(owner=form.cleaned_data["owner"], steps=steps, **fields)
             form.instance.pk = pipeline.pk
-        formsets[0].new_objects, formsets[0].changed_objects, formsets[0].deleted_objects = [], [], []
+        _saved_by_the_service(formsets[0])
 
     def delete_model(self, request, obj):
         pipelines.pipeline_delete(pipeline=obj)

@@ -25,6 +25,8 @@ from jobs.models import DbtProject, DbtProjectSource
 from runs.dbt import project_problems
 
 ARCHIVE_MAX_FILES = 5_000
+# What dbt_project_create/update take besides the owner: the pages, the admin and the API read these.
+PROJECT_FIELDS = ("name", "credential", "target_schema", "threads", "use_project_profiles", "path", "archive")
 
 
 def _allowed_roots() -> list[Path]:

@@ -185,9 +185,13 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    def to_representation(self, schedule):
+        # Description and next runs come from one preview (the cron walk is done once).
+        self._shown = schedules.schedule_preview(schedule.cron, schedule.timezone, now=django_timezone.now())
+        return super().to_representation(schedule)
+
     def _preview(self, schedule) -> dict:
-        now = django_timezone.now()
-        return schedules.schedule_preview(schedule.cron, schedule.timezone, now=now)
+        return self._shown
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_description(self, schedule) -> str:

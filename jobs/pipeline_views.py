@@ -13,7 +13,13 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from etlportal.pages import attempt, delete_page, found, go, render_page
-from jobs.dbt_projects import dbt_project_check, dbt_project_create, dbt_project_delete, dbt_project_update
+from jobs.dbt_projects import (
+    PROJECT_FIELDS,
+    dbt_project_check,
+    dbt_project_create,
+    dbt_project_delete,
+    dbt_project_update,
+)
 from jobs.forms import AlertsForm, DbtProjectForm, PipelineForm, StepFormSet, posted_steps, step_initial
 from jobs.models import DbtProject, Job, Pipeline, StepKind
 from jobs.pipelines import PIPELINE_FIELDS, pipeline_create, pipeline_delete, pipeline_update
@@ -172,15 +178,8 @@ def dbt_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _project_fields(form: DbtProjectForm) -> dict:
     data = form.cleaned_data
-    return {
-        "name": data["name"],
-        "credential": data["credential"],
-        "target_schema": data["target_schema"],
-        "path": data.get("path") or "",
-        "archive": data.get("archive"),
-        "threads": data["threads"],
-        "use_project_profiles": bool(data.get("use_project_profiles")),
-    }
+    fields = {name: data.get(name) for name in PROJECT_FIELDS}
+    return {**fields, "path": fields["path"] or "", "use_project_profiles": bool(fields["use_project_profiles"])}
 
 
 @login_required

@@ -7,7 +7,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from runs.models import DbtNodeResult, JobRun, RejectedRow, RunEvent, RunKind, RunStatus
+from runs.models import DbtNodeResult, JobRun, RejectedRow, RunEvent, RunStatus
 from runs.selectors import top_level_runs
 from runs.services import run_cancel
 
@@ -157,10 +157,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         """Retry a failed or cancelled pipeline run from its failed step: steps that succeeded are reused."""
         from runs.pipelines import pipeline_retry
 
-        run = self.get_object()
-        if run.kind != RunKind.PIPELINE:
-            raise serializers.ValidationError({"detail": ["Only a pipeline run is retried from its failed step."]})
-        again = pipeline_retry(run=run, user=request.user)
+        again = pipeline_retry(run=self.get_object(), user=request.user)
         return Response(RunSerializer(again, context={"request": request}).data, status=202)
 
     @extend_schema(responses=RunEventSerializer(many=True))

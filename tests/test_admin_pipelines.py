@@ -99,6 +99,10 @@ def test_a_pipeline_is_edited_with_its_steps_and_run_now(staff, alice, project):
     refused = client.post(f"/admin/jobs/pipeline/{pipeline.pk}/change/", form)
     assert refused.status_code == 200 and "dbt command" in refused.content.decode()
 
+    bad_alert = {**form, "steps-1-dbt_command": "build", "alert_emails": "not-an-address"}
+    refused_alert = client.post(f"/admin/jobs/pipeline/{pipeline.pk}/change/", bad_alert)
+    assert refused_alert.status_code == 200 and "is not an e-mail address" in refused_alert.content.decode()
+
     saved = client.post(f"/admin/jobs/pipeline/{pipeline.pk}/change/", {**form, "steps-1-dbt_command": "build"})
     assert saved.status_code == 302
     pipeline.refresh_from_db()
