@@ -33,8 +33,9 @@ def _allowed_roots() -> list[Path]:
     return [Path(os.path.normpath(root)) for root in settings.DBT_PROJECTS_DIRS if Path(root).is_absolute()]
 
 
-def _check_directory(path: str) -> Path:
-    """The project's directory, if it is a readable dbt project inside DBT_PROJECTS_DIRS."""
+def _check_directory(path: str, *, contents: bool = True) -> Path:
+    """The project's directory, if it is a readable dbt project inside DBT_PROJECTS_DIRS (and,
+    with `contents`, its files keep to the project: runs.dbt checks the copy a run makes)."""
     if not path.startswith("/"):
         raise ValidationError({"path": [f"An absolute path, as the workers see it (not {path[:200]!r})."]})
     directory = Path(os.path.normpath(path))
@@ -54,7 +55,7 @@ def _check_directory(path: str) -> Path:
         project_file.read_text()
     except OSError as exc:
         raise ValidationError({"path": [f"{directory} cannot be read: {exc.strerror or exc}."]}) from None
-    problems = project_problems(directory)
+    problems = project_problems(directory) if contents else []
     if problems:
         raise ValidationError({"path": problems})
     return directory
@@ -126,7 +127,7 @@ def extract_archive(stream: BinaryIO, destination: Path) -> Path:
 def project_directory(project: DbtProject, scratch: Path) -> Path:
     """The project as files on this machine: its directory, or its archive extracted into scratch."""
     if project.source == DbtProjectSource.PATH:
-        return _check_directory(project.path)
+        return _check_directory(project.path, contents=False)  # run_command checks the run's copy
     with project.archive.storage.open(project.archive.name, "rb") as stream:
         return extract_archive(stream, scratch / "archive")
 

@@ -194,12 +194,7 @@ def pipeline_step(*, run_id: int, index: int, attempt: int) -> bool:
     gone = _gone(step)
     if gone:
         JobRun.objects.create(
-            kind=RunKind.LOAD if step["kind"] == StepKind.LOAD else RunKind.DBT,
-            owner_id=run.owner_id,
-            parent=run,
-            step_position=step["position"],
-            attempt=attempt,
-            trigger=run.trigger,
+            **_step_run(run, step, attempt, linked=False),
             status=RunStatus.FAILED,
             finished_at=timezone.now(),
             error_message=f"Could not start: {gone}",
@@ -287,19 +282,26 @@ def _child(run: JobRun, step: dict, attempt: int) -> JobRun | None:
 
 
 def _create_child(run: JobRun, step: dict, attempt: int) -> JobRun:
-    return JobRun.objects.create(
-        kind=RunKind.LOAD if step["kind"] == StepKind.LOAD else RunKind.DBT,
-        owner_id=run.owner_id,
-        parent=run,
-        step_position=step["position"],
-        attempt=attempt,
-        job_id=step["job"] if step["kind"] == StepKind.LOAD else None,
-        dbt_project_id=step["dbt_project"] if step["kind"] == StepKind.DBT else None,
-        plan=step if step["kind"] == StepKind.DBT else None,
-        trigger=run.trigger,
-        triggered_by=run.triggered_by,
-        queued_at=timezone.now(),
-    )
+    return JobRun.objects.create(**_step_run(run, step, attempt), queued_at=timezone.now())
+
+
+def _step_run(run: JobRun, step: dict, attempt: int = 1, *, linked: bool = True) -> dict:
+    """The fields of a step's run (an attempt, or its SKIPPED or could-not-start record);
+    `linked` False leaves out the job or project the step names (it may be gone)."""
+    is_load = step["kind"] == StepKind.LOAD
+    fields = {
+        "kind": RunKind.LOAD if is_load else RunKind.DBT,
+        "owner_id": run.owner_id,
+        "parent": run,
+        "step_position": step["position"],
+        "attempt": attempt,
+        "trigger": run.trigger,
+        "triggered_by": run.triggered_by,
+        "plan": None if is_load else step,
+    }
+    if linked:
+        fields["job_id" if is_load else "dbt_project_id"] = step["job"] if is_load else step["dbt_project"]
+    return fields
 
 
 def _beat(run: JobRun) -> None:
@@ -326,14 +328,7 @@ def _stop(run: JobRun, first_skipped: int, status: str, message: str, **where) -
             continue
         with contextlib.suppress(IntegrityError), transaction.atomic():  # recorded by a racing stop
             JobRun.objects.create(
-                kind=RunKind.LOAD if step["kind"] == StepKind.LOAD else RunKind.DBT,
-                owner_id=run.owner_id,
-                parent=run,
-                step_position=step["position"],
-                job_id=step["job"] if step["kind"] == StepKind.LOAD else None,
-                dbt_project_id=step["dbt_project"] if step["kind"] == StepKind.DBT else None,
-                plan=step if step["kind"] == StepKind.DBT else None,
-                trigger=run.trigger,
+                **_step_run(run, step, linked=not _gone(step)),
                 status=RunStatus.SKIPPED,
                 finished_at=timezone.now(),
                 error_message="Not run: an earlier step did not succeed.",
@@ -344,12 +339,14 @@ def _stop(run: JobRun, first_skipped: int, status: str, message: str, **where) -
 def pipeline_stop_between_steps(run: JobRun, message: str) -> None:
     """A cancel while none of the run's steps is running (between two steps, or while one waits
     for its retry): end the run now rather than when the next step would have started."""
-    done = set(run.steps.values_list("step_position", flat=True))
-    first = next(
-        (i for i, step in enumerate(run.plan or []) if step["position"] not in done and not step.get("reuse")),
-        len(run.plan or []),
-    )
-    _stop(run, first, RunStatus.CANCELLED, message)
+    _stop(run, _first_not_done(run, run.steps.all()), RunStatus.CANCELLED, message)
+
+
+def _first_not_done(run: JobRun, children) -> int:
+    """The index of the first planned step neither reused nor among `children` (its runs so far)."""
+    done = set(children.values_list("step_position", flat=True))
+    plan = run.plan or []
+    return next((i for i, step in enumerate(plan) if step["position"] not in done and not step.get("reuse")), len(plan))
 
 
 def _timed_out(run: JobRun) -> bool:
@@ -371,11 +368,7 @@ def pipelines_time_out() -> int:
             continue
         running = run.steps.filter(status=RunStatus.RUNNING)
         running.update(cancel_requested_at=timezone.now())
-        done = set(run.steps.exclude(status=RunStatus.RUNNING).values_list("step_position", flat=True))
-        first = next(
-            (i for i, step in enumerate(run.plan) if step["position"] not in done and not step.get("reuse")),
-            len(run.plan),
-        )
+        first = _first_not_done(run, run.steps.exclude(status=RunStatus.RUNNING))
         message = f"Stopped after the pipeline's timeout of {run.pipeline.timeout_minutes} minutes."
         _stop(run, first + (1 if running.exists() else 0), RunStatus.FAILED, message)
         stopped += 1
