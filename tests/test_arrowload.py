@@ -49,6 +49,40 @@ def test_arrow_gives_the_python_value_or_refuses(type_sql, options, values):
     assert accepted or not python_accepted  # a path that refused everything would agree vacuously
 
 
+@pytest.mark.parametrize(("type_sql", "options", "values"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_a_block_converts_as_its_values_do_one_by_one(type_sql, options, values):
+    """Whole blocks, with the default null marker (the empty string, compared rather than looked
+    up) and empty values among the others: each value as on its own, an empty one NULL."""
+    spec = ColumnSpec("v", type_sql, "raw", **options)
+    try:
+        plan = compile_arrow(["raw"], [spec])
+    except NotPushable:
+        return
+    alone = {raw: arrow_value(plan, raw) for raw in [*values, ""]}
+    accepted = [raw for raw in values if not isinstance(alone[raw], Refused)]
+    for block in (accepted, ["", *accepted, ""]):
+        if not block:
+            continue
+        batch = pa.record_batch([pa.array(block, pa.string())], names=["c0"])
+        if isinstance(alone[""], Refused) and "" in block:  # an empty value in a NOT NULL column
+            with pytest.raises(Refused):
+                plan.convert(batch)
+            continue
+        assert plan.convert(batch).column(0).to_pylist() == [alone[raw] for raw in block]
+    if not options.get("default") and options.get("nullable", True):
+        assert alone[""] is None  # an empty value is NULL on the fast path too, whatever the type
+
+
+def test_a_refused_value_refuses_its_whole_block():
+    spec = ColumnSpec("v", "double precision", "raw")
+    plan = compile_arrow(["raw"], [spec])
+    batch = pa.record_batch([pa.array(["0", "1.5", "", "1e-400"], pa.string())], names=["c0"])
+    with pytest.raises(Refused):  # 1e-400 is 0.0 to Arrow, an error to Python
+        plan.convert(batch)
+    batch = pa.record_batch([pa.array(["0", "-0.0", "", "0e5", "2"], pa.string())], names=["c0"])
+    assert plan.convert(batch).column(0).to_pylist() == [0.0, -0.0, None, 0.0, 2.0]
+
+
 def test_most_plain_values_take_the_arrow_path():
     spec = ColumnSpec("v", "numeric(6,2)", "raw")
     plan = compile_arrow(["raw"], [spec])

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from jobs.inspection import arrowscan
 from jobs.inspection.scan import InspectOptions, confirm, confirm_with_arrow, inspect_sample
+from jobs.prefetch import prefetched
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FILES = sorted(
@@ -173,8 +174,8 @@ def test_prefetching_hands_over_every_block_and_the_producers_error():
         raise arrowscan.NotFast("the file holds a NUL byte")
 
     seen = []
-    with pytest.raises(arrowscan.NotFast, match="NUL"), arrowscan.prefetched(blocks()) as prefetched:
-        seen.extend(prefetched)
+    with pytest.raises(arrowscan.NotFast, match="NUL"), prefetched(blocks()) as items:
+        seen.extend(items)
     assert seen == [0, 1, 2, 3, 4]
 
 
@@ -186,6 +187,66 @@ def test_leaving_early_stops_the_producer_without_reading_ahead():
             produced.append(number)
             yield number
 
-    with arrowscan.prefetched(blocks()) as prefetched:
-        assert next(prefetched) == 0
+    with prefetched(blocks()) as items:
+        assert next(items) == 0
     assert len(produced) <= 3  # one taken, one waiting at most, one being built at most
+
+
+def test_a_profiling_error_ends_the_pass_instead_of_hanging_it(monkeypatch):
+    """Columns are profiled on the pool's threads, each at its own pace: an error in one of them
+    (here on the third block of the second column) comes out of the pass, the other columns stop
+    too, and nothing waits forever."""
+    from jobs.inspection.profile import ColumnProfiler
+
+    data = b"a,b,c\n" + b"".join(b"%d,x%d,%d.5\n" % (n, n % 7, n) for n in range(3000))
+    calls = {}
+    add_array = ColumnProfiler.add_array
+
+    def failing(self, values, lines):
+        calls[id(self)] = calls.get(id(self), 0) + 1
+        if self is profilers[1] and calls[id(self)] == 3:
+            raise RuntimeError("profiling broke on block 3")
+        return add_array(self, values, lines)
+
+    stream = io.BytesIO(data)
+    inspection = inspect_sample(stream, size=len(data))
+    profilers = []
+    monkeypatch.setattr(ColumnProfiler, "add_array", failing)
+    init = ColumnProfiler.__init__
+    monkeypatch.setattr(ColumnProfiler, "__init__", lambda self, **kw: (init(self, **kw), profilers.append(self))[0])
+    with pytest.raises(RuntimeError, match="block 3"):
+        confirm_with_arrow(stream, inspection=inspection, options=InspectOptions(), chunk_bytes=4096)
+    blocks = sum(1 for _ in arrowscan.iter_blocks(io.BytesIO(data), inspection=inspection, chunk_bytes=4096))
+    assert blocks >= 10
+    assert calls[id(profilers[1])] == 3  # the failed column took no block after its error,
+    assert max(calls.values()) < blocks  # and the pass stopped without profiling the rest
+
+
+def test_profiling_lanes_give_each_column_its_blocks_in_file_order(monkeypatch):
+    """The pass profiles several blocks at once on two threads; every column must still see its
+    values in file order (first-met order settles ties, conflicts are the first lines): the same
+    inspection as the Python reader's, and as one thread taking one block at a time."""
+    from jobs.inspection import scan
+
+    def rows(count):
+        return b"id,code,when\n" + b"".join(
+            b"%d,%s,%s\n" % (n, b"A%03d" % (n % 13) if n % 500 else b"oops", b"2021-01-%02d" % (n % 28 + 1))
+            for n in range(count)
+        )
+
+    def both(data):
+        inspection = inspect_sample(io.BytesIO(data), size=len(data))
+        return inspection, confirm_with_arrow(
+            io.BytesIO(data), inspection=inspection, options=InspectOptions(), chunk_bytes=8192
+        )[0]
+
+    data = rows(9_000)  # under the exact cap of distinct values: exact whatever the batches
+    inspection, lanes = both(data)
+    assert lanes["columns"] == confirm(io.BytesIO(data), inspection=inspection, fast=False)[0]["columns"]
+    data = rows(30_000)  # past it: the same blocks must give the same summaries
+    _, lanes = both(data)
+    monkeypatch.setattr(scan, "PROFILING_THREADS", 1)
+    monkeypatch.setattr(scan, "BLOCKS_IN_FLIGHT", 1)
+    _, serial = both(data)
+    assert lanes["columns"] == serial["columns"]
+    assert lanes["row_count"] == serial["row_count"] == 30_000

@@ -23,10 +23,7 @@ each \\n, \\r\\n or lone \\r ends one.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -34,7 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from jobs.arrowpool import choose_memory_pool
 from jobs.inspection.records import DEFAULT_FIELD_SIZE_LIMIT
+
+choose_memory_pool()  # jemalloc: see jobs.arrowpool
 
 CHUNK_BYTES = 6 * 1024 * 1024  # bytes read, parsed and profiled at a time (8 MiB: a little slower, 40 MB more)
 MIN_CHUNK_BYTES = 1 << 20  # ...for files under 32 times this size: chunks of 1/32 of the file
@@ -175,66 +175,6 @@ def iter_blocks(stream: BinaryIO, *, inspection: dict, chunk_bytes: int = CHUNK_
         )
 
 
-@contextmanager
-def prefetched(blocks: Iterator[Block], depth: int = 1):
-    """The blocks, produced on a thread of their own while the caller works on the previous one.
-
-    Reading, scanning and parsing release the GIL, as does most of the profiling, so the two
-    overlap on two cores. The producer's exception (NotFast) comes out of the iteration; leaving
-    the block stops the producer and waits for it, so the stream is free again afterwards.
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    taken = threading.Semaphore(depth)  # a block is built only once the one before was taken: memory
-    stop = threading.Event()
-    done = object()
-
-    def hand_over(item) -> bool:
-        """Put the item in the queue, unless the consumer left first (False)."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            while not stop.is_set():
-                if not taken.acquire(timeout=0.1):
-                    continue
-                block = next(blocks, done)
-                if block is done:
-                    break
-                if not hand_over(block):
-                    return
-            item = done
-        except BaseException as exc:  # handed to the consumer, raised there
-            item = exc
-        hand_over(item)
-
-    def consume() -> Iterator[Block]:
-        while True:
-            item = handoff.get()
-            taken.release()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    producer = threading.Thread(target=produce, name="arrowscan-prefetch", daemon=True)
-    producer.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        producer.join()
-        close = getattr(blocks, "close", None)
-        if close is not None:
-            close()
-
-
 class _Scanner:
     """Record starts and lines, chunk by chunk, with the state a chunk leaves to the next."""
 
@@ -285,12 +225,14 @@ class _Scanner:
         """(cut, record starts, record lines, line after the cut): the records wholly in data[:cut]."""
         a = np.frombuffer(data, np.uint8)
         size = len(a)
-        wanted = (_LF, _CR) if data.find(b"\r") >= 0 else (_LF,)
+        has_cr = data.find(b"\r") >= 0
+        wanted = (_LF, _CR) if has_cr else (_LF,)
         if self.quote is not None and data.find(bytes([self.quote])) >= 0:
             special = _positions(a, (*wanted, self.quote))  # one pass over the bytes for both
             quoting = a[special] == self.quote
             quotes, breaks = special[quoting], special[~quoting]
-            inside = (np.searchsorted(quotes, breaks) & 1).astype(bool)  # odd count before: in a quoted field
+            # An odd count of quotes before a line break: it is inside a quoted field.
+            inside = (np.cumsum(quoting, dtype=np.int64)[~quoting] & 1).astype(bool)
         else:
             breaks = _positions(a, wanted)
             quotes = np.zeros(0, np.int64)
@@ -310,18 +252,22 @@ class _Scanner:
             cut = int(outside[-1]) + 1
         quotes = quotes[quotes < cut]
         self._check_quotes(a, quotes, cut)
-        breaks = breaks[breaks < cut]
-        # A \r followed by \n is one break, the \n's.
-        crlf = (a[breaks] == _CR) & (breaks + 1 < size) & (a[np.minimum(breaks + 1, size - 1)] == _LF)
-        ends = breaks[~crlf]  # the last byte of each physical line
+        kept = breaks < cut
+        breaks, inside = breaks[kept], inside[kept]
+        if has_cr:  # a \r followed by \n is one break, the \n's
+            crlf = (a[breaks] == _CR) & (breaks + 1 < size) & (a[np.minimum(breaks + 1, size - 1)] == _LF)
+            breaks, inside = breaks[~crlf], inside[~crlf]
+        ends = breaks  # the last byte of each physical line
         line_starts = np.concatenate([[0], ends + 1])
         line_numbers = line + np.arange(len(line_starts))
+        # A line starts inside a quoted field when the break before it is inside one (a break is
+        # no quote, so as many quotes come before the break as before the line's first byte).
+        quoted = np.concatenate([[False], inside])
         keep = line_starts < cut
-        line_starts, line_numbers = line_starts[keep], line_numbers[keep]
+        line_starts, line_numbers, quoted = line_starts[keep], line_numbers[keep], quoted[keep]
         # A record starts a line that is not blank and not inside a quoted field.
         first = a[np.minimum(line_starts, size - 1)]
         blank = (first == _LF) | (first == _CR)
-        quoted = (np.searchsorted(quotes, line_starts) & 1).astype(bool)
         record = ~blank & ~quoted
         return cut, line_starts[record], line_numbers[record], line + len(ends)
 

@@ -15,6 +15,7 @@ import codecs
 import dataclasses
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from jobs.inspection.header import detect_header, normalize_names
 from jobs.inspection.profile import DEFAULT_NULL_MARKERS, ColumnProfiler
 from jobs.inspection.records import UNCLOSED_QUOTE, RowIndex, iter_records, iter_rows
 from jobs.inspection.results import ColumnProfile, DialectGuess, EncodingGuess
+from jobs.prefetch import prefetched
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ SAMPLE_RECORDS = 2_000
 PREVIEW_ROWS = 50
 BATCH_ROWS = 5_000
 PROFILING_THREADS = 2  # columns profiled at once in a full pass read by Arrow
+BLOCKS_IN_FLIGHT = 2  # blocks being profiled at once: one column may lag the others by a block
+BLOCKS_AHEAD = 2  # blocks read and parsed ahead of the profiling
 MAX_PROBLEMS = 20
 # Kept in a stored inspection while its full pass is queued or running, by whoever watches the
 # pass (jobs.tasks' stalled-scan reaper); about that pass only, so not part of its result.
@@ -176,11 +180,80 @@ RELEASE_EVERY = 5  # columns a profiling thread profiles between two hand-backs 
 
 def _profile_and_release(profiler: ColumnProfiler, values, lines: np.ndarray) -> None:
     profiler.add_array(values, lines)
-    # Arrow's allocator keeps what a thread freed for that thread: hand it back now and then,
-    # or every profiling thread holds tens of MB (each release costs a few milliseconds).
+    # Arrow's allocator may keep what a thread freed for that thread (mimalloc does, when chosen
+    # with ARROW_DEFAULT_MEMORY_POOL): hand it back now and then, or every profiling thread
+    # holds tens of MB (each release costs a few milliseconds).
     _profiled.count = getattr(_profiled, "count", 0) + 1
     if _profiled.count % RELEASE_EVERY == 0:
         pa.default_memory_pool().release_unused()
+
+
+class _Profiled:
+    """One block's columns being profiled on the pool: wait() returns once every one is done."""
+
+    def __init__(self, columns: int):
+        self._left = columns
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        if not columns:
+            self._done.set()
+
+    def column_done(self, error: BaseException | None) -> None:
+        with self._lock:
+            self._error = self._error or error
+            self._left -= 1
+            if not self._left:
+                self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+
+
+class _Lanes:
+    """Each column's blocks profiled in file order, columns independently of each other.
+
+    A column's profiler takes its blocks one after the other; nothing waits for the slowest
+    column of a block before another column starts on the next block, so no pool thread idles
+    at the end of a block (an id column costs as much as five others together).
+    """
+
+    def __init__(self, profilers: list[ColumnProfiler], pool: Executor):
+        self.profilers = profilers
+        self.pool = pool
+        self._lock = threading.Lock()
+        self._queues: list[list] = [[] for _ in profilers]
+        self._busy = [False] * len(profilers)
+        self.error: BaseException | None = None  # the first profiling error: the others stop
+
+    def submit(self, arrays: list, lines: np.ndarray) -> _Profiled:
+        profiled = _Profiled(len(arrays))
+        for index, values in enumerate(arrays):
+            with self._lock:
+                self._queues[index].append((values, lines, profiled))
+                start = not self._busy[index]
+                self._busy[index] = True
+            if start:
+                self.pool.submit(self._drain, index)
+        return profiled
+
+    def _drain(self, index: int) -> None:
+        while True:
+            with self._lock:
+                if not self._queues[index]:
+                    self._busy[index] = False
+                    return
+                values, lines, profiled = self._queues[index].pop(0)
+            error = self.error
+            if error is None:  # after an error, blocks are only counted off: the pass is over
+                try:
+                    _profile_and_release(self.profilers[index], values, lines)
+                except BaseException as exc:  # handed to whoever waits for the block
+                    error = self.error = exc
+            del values
+            profiled.column_done(error)
 
 
 class _Columns:
@@ -215,20 +288,24 @@ class _Columns:
                 for value, line in zip(values, lines, strict=True):
                     checker.add(value, line)
 
-    def add_arrays(self, lines: np.ndarray, arrays: list, pool: Executor | None = None) -> None:
-        """Many rows of exactly the column count, as one Arrow string array per column (profiled
-        on the pool's threads when given: each column has its own profiler)."""
-        pairs = list(zip(self.profilers, arrays, strict=True))
-        if pool is None:
-            for profiler, values in pairs:
+    def add_arrays(self, lines: np.ndarray, arrays: list, lanes: _Lanes | None = None) -> _Profiled | None:
+        """Many rows of exactly the column count, as one Arrow string array per column. With lanes,
+        the columns are profiled on the pool's threads: wait on what this returns before relying
+        on the profiles (each column has its own profiler)."""
+        if len(arrays) != len(self.profilers):
+            raise ValueError(f"{len(arrays)} arrays for {len(self.profilers)} columns")
+        profiled = None
+        if lanes is None:
+            for profiler, values in zip(self.profilers, arrays, strict=True):
                 profiler.add_array(values, lines)
         else:
-            list(pool.map(lambda pair: _profile_and_release(pair[0], pair[1], lines), pairs))
+            profiled = lanes.submit(arrays, lines)
         for index, values in enumerate(arrays):
             checker = self.checkers.get(index)
             if checker:
                 for value, line in zip(values.to_pylist(), lines.tolist(), strict=True):
                     checker.add(value, line)
+        return profiled
 
     def describe(self, originals: list[str]) -> list[dict]:
         columns = []
@@ -433,24 +510,33 @@ def confirm_with_arrow(
     columns = _Columns([column["name"] for column in inspection["columns"]], options)
     index = RowIndex()
     rows = 0
-    # Columns are profiled two at a time (Arrow and numpy release the GIL), while the next block
-    # is read and parsed on the prefetching thread.
+    # Columns are profiled two at a time (Arrow and numpy release the GIL), each at its own pace
+    # over the last BLOCKS_IN_FLIGHT blocks, while the next ones are read and parsed on the
+    # prefetching thread: both cores stay busy.
     with (
         ThreadPoolExecutor(max_workers=PROFILING_THREADS, thread_name_prefix="profile") as pool,
-        arrowscan.prefetched(arrowscan.iter_blocks(stream, inspection=inspection, chunk_bytes=chunk_bytes)) as blocks,
+        prefetched(
+            arrowscan.iter_blocks(stream, inspection=inspection, chunk_bytes=chunk_bytes), BLOCKS_AHEAD
+        ) as blocks,
     ):
+        lanes = _Lanes(columns.profilers, pool)
+        in_flight: deque[_Profiled] = deque()
         for block in blocks:
             count = len(block.lines)
             numbers = np.arange(rows, rows + count)
             for at in np.flatnonzero(numbers % index.every == 0).tolist():  # the index thins itself as it grows
                 index.add(rows + at, int(block.lines[at]), int(block.offsets[at]))
-            columns.add_arrays(block.lines, block.columns, pool=pool)
+            in_flight.append(columns.add_arrays(block.lines, block.columns, lanes=lanes))
             end = block.end
             del block
-            pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
+            if len(in_flight) > BLOCKS_IN_FLIGHT:
+                in_flight.popleft().wait()
+                pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
             rows += count
             if on_progress and rows // progress_every > (rows - count) // progress_every:
                 on_progress(rows, end)
+        while in_flight:
+            in_flight.popleft().wait()
     if not rows:
         raise arrowscan.NotFast("the file has no data rows")
     return _confirmed(inspection, columns, _Problems(), rows, index)
