@@ -64,6 +64,14 @@ def test_custom_markers_replace_the_defaults():
     assert profile(["NA", "-", "4"], null_markers=("NA", "-")).type_sql == "smallint"
 
 
+def test_markers_of_every_length_are_found_among_longer_and_shorter_values():
+    markers = ("-", "não informado", "#N/A")  # 1, 14 (in UTF-8) and 4 bytes
+    values = ["não informado", "não informado!", "não", "-", "--", "#N/A", "#N/AB", "x" * 40, "-"] * 3
+    result = profile(values, null_markers=markers)
+    assert result.null_count == 12
+    assert result.top_values == [("#N/AB", 3), ("--", 3), ("não", 3), ("não informado!", 3), ("x" * 40, 3)]
+
+
 def test_nullable_only_when_a_null_was_seen():
     assert profile(["1", "2"]).nullable is False
     assert profile(["1", ""]).nullable is True

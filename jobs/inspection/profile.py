@@ -548,6 +548,8 @@ class ColumnProfiler:
         self.per_value = per_value
         self.null_count = 0
         self._markers = _strings(list(self.null_markers))
+        # No value longer than the longest marker can be one: only the others are looked up.
+        self._marker_bytes = int(np.diff(_views(self._markers)[0]).max()) if len(self._markers) else -1
         self._pending: list[str] = []
         self._pending_lines: list[int] = []
         self._finished = False
@@ -639,7 +641,7 @@ class ColumnProfiler:
             distinct, counts, rows = values, np.ones(len(values), np.int64), np.arange(len(values))
             deduplicated = False
         if len(self._markers):
-            nulls = _bools(pc.is_in(distinct, value_set=self._markers))
+            nulls = self._marked(distinct)
             if nulls.any():
                 self.null_count += int(counts[nulls].sum())
                 kept = ~nulls
@@ -682,6 +684,17 @@ class ColumnProfiler:
             classes[:known] = known_classes
             classes[at] = tokens
         self._count_distinct(unique, merged, classes, known, None if deduplicated else len(keys))
+
+    def _marked(self, values: pa.Array) -> np.ndarray:
+        """Which values are null markers."""
+        short = np.diff(_views(values)[0]) <= self._marker_bytes
+        if short.all():
+            return _bools(pc.is_in(values, value_set=self._markers))
+        nulls = np.zeros(len(values), bool)
+        where = np.flatnonzero(short)
+        if where.size:
+            nulls[where] = _bools(pc.is_in(values.take(_indices(where)), value_set=self._markers))
+        return nulls
 
     # -- classification --------------------------------------------------------------------
     def _classify(self, values: pa.Array, lengths: np.ndarray | None = None) -> _Batch:
