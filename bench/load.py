@@ -20,7 +20,8 @@ into the same table of the same PostgreSQL:
 - executemany:    Python csv + psycopg executemany of INSERTs in batches of 1,000
 
 Each measurement runs in its own process, so its peak RSS is its own (psql: the child's).
-Printed: median seconds, rows/s, peak RSS and the ratio to psql. No thresholds: the targets
+Rounds interleave the methods. Printed: median seconds, rows/s, peak RSS, the ratio to psql
+and each round's ratio to that round's psql. No thresholds: the targets
 (INSERT within 1.3x of psql, UPSERT within 2.5x, under 300 MB and flat from 1M to 5M rows, at
 least 5x faster than to_sql) are judged by reading the figures.
 """
@@ -269,20 +270,31 @@ def bench(args, rows: int, methods: list[str]) -> None:
         path = Path(tmp) / "bench.csv"
         make_file(path, rows)
         size_mb = path.stat().st_size / 1e6
-        print(f"\n{rows:,} rows x {len(SOURCE_COLUMNS)} columns, {size_mb:.0f} MB; median of {args.repeat} runs")
+        columns = len(SOURCE_COLUMNS)
+        print(f"\n{rows:,} rows x {columns} columns, {size_mb:.0f} MB; medians of {args.repeat} interleaved rounds")
+        runs: dict[str, list[tuple[float, int, int]]] = {method: [] for method in methods}
+        # Rounds interleave the methods (psql first in each), so a busy moment of the machine or
+        # of the server does not fall on one method alone.
+        for number in range(args.repeat):
+            for method in methods:
+                if number and method in ("to_sql", "executemany") and rows > 1_000_000:
+                    continue  # minutes each: once is enough
+                run = measure(method, args.url, path, args.table, rows)
+                assert run[2] == rows, f"{method} loaded {run[2]:,} rows instead of {rows:,}"
+                runs[method].append(run)
         results = {}
         for method in methods:
-            repeat = 1 if method in ("to_sql", "executemany") and rows > 1_000_000 else args.repeat
-            runs = [measure(method, args.url, path, args.table, rows) for _ in range(repeat)]
-            assert all(count == rows for _, _, count in runs), f"{method} loaded the wrong number of rows: {runs}"
-            results[method] = (statistics.median(s for s, _, _ in runs), max(k for _, k, _ in runs))
+            results[method] = (statistics.median(s for s, _, _ in runs[method]), max(k for _, k, _ in runs[method]))
             seconds, peak_kib = results[method]
-            base = results.get("psql", (seconds, 0))[0]
+            base = results["psql"][0]
             print(
                 f"{method:>14}: {seconds:8.2f} s  {seconds / base:6.2f}x psql  "
-                f"{rows / seconds:>10,.0f} rows/s  peak RSS {peak_kib / 1024:6.0f} MiB",
-                flush=True,
+                f"{rows / seconds:>10,.0f} rows/s  peak RSS {peak_kib / 1024:6.0f} MiB"
             )
+            if method != "psql" and len(runs[method]) > 1:
+                pairs = zip(runs[method], runs["psql"], strict=True)
+                each = ", ".join(f"{ours[0] / theirs[0]:.2f}x" for ours, theirs in pairs)
+                print(f"{'':>14}  each round against that round's psql: {each}")
         if "engine" in results and "to_sql" in results:
             print(f"{'':>14}  engine is {results['to_sql'][0] / results['engine'][0]:.1f}x faster than to_sql")
 
