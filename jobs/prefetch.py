@@ -54,6 +54,9 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
         except BaseException as exc:  # handed to the consumer, raised there
             item = exc
         hand_over(item)
+        # The exception's traceback holds this frame: without this, the cycle keeps the items'
+        # frames (a reader, its block, its file) alive until the garbage collector runs.
+        item = None
 
     def consume() -> Iterator[T]:
         while True:
@@ -62,7 +65,10 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
             if item is done:
                 return
             if isinstance(item, BaseException):
-                raise item
+                try:
+                    raise item
+                finally:
+                    item = None  # no cycle through this frame either
             yield item
 
     producer = threading.Thread(target=produce, name="prefetch", daemon=True)

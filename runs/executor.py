@@ -6,6 +6,7 @@ connector) never sees a model. Counters and heartbeats are written with narrow U
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -428,14 +429,20 @@ def execute(run_id: int) -> None:
             if arrow is not None:
                 run_log(run, "Fast path: the Arrow reader, values converted a block at a time", phase="load")
                 try:
-                    with default_storage.open(job.source.file.name, "rb") as arrow_file:
-                        result = connector.load(
-                            dataclasses.replace(plan, row_format="csv_chunks"),
+                    # closing(): a failed COPY stops the converting thread before the file closes.
+                    with (
+                        default_storage.open(job.source.file.name, "rb") as arrow_file,
+                        contextlib.closing(
                             arrow.batches(
                                 arrow_file,
                                 options["delimiter"],
                                 on_rows=_counter(progress, watcher, inspection.get("row_count")),
-                            ),
+                            )
+                        ) as chunks,
+                    ):
+                        result = connector.load(
+                            dataclasses.replace(plan, row_format="csv_chunks"),
+                            chunks,
                             on_event=on_event,
                             before_commit=lambda: run_commit_gate(run_id=run.pk),
                             register_cancel=watcher.register_cancel,

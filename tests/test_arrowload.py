@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -195,3 +196,16 @@ def test_a_table_of_other_column_types_is_left_to_the_row_path(dest, tmp_path: P
 
     assert str(caught.value) == "column 'paid' of the table is not of the mapping's type"
     assert dest.execute(f'SELECT count(*) FROM "{dest.schema}".t').fetchone()[0] == 0
+
+
+def test_closing_the_batches_stops_the_converting_thread(tmp_path: Path):
+    """The worker closes the batches when a COPY fails (contextlib.closing in runs.executor):
+    the thread converting the next blocks stops then, before the file is closed under it."""
+    path = tmp_path / "f.csv"
+    path.write_text("id,name\n" + "".join(f"{n},name {n}\n" for n in range(300_000)))  # several blocks
+    specs = [ColumnSpec("id", "bigint", "id"), ColumnSpec("name", "text", "name")]
+    chunks = compile_arrow(["id", "name"], specs).batches(str(path), ",")
+    next(chunks)
+    assert [t for t in threading.enumerate() if t.name == "prefetch"]
+    chunks.close()
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]

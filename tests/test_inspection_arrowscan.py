@@ -10,7 +10,11 @@ file can never slip onto the slow path unnoticed.
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import threading
+import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -190,6 +194,76 @@ def test_leaving_early_stops_the_producer_without_reading_ahead():
     with prefetched(blocks()) as items:
         assert next(items) == 0
     assert len(produced) <= 3  # one taken, one waiting at most, one being built at most
+
+
+def test_a_producer_error_frees_what_the_producer_held_without_the_garbage_collector():
+    """The producer's exception travels to the consumer: neither side may keep a reference cycle
+    through it, or the reader, its block and its file live on until a collection."""
+
+    class Held:  # what a reader holds: a block, a file
+        pass
+
+    def blocks(held):
+        yield 0
+        raise ValueError("bad block")
+
+    gc.disable()
+    try:
+        held = Held()
+        alive = weakref.ref(held)
+        items = blocks(held)
+        del held
+        try:
+            with prefetched(items) as taken:
+                for _ in taken:
+                    pass
+        except ValueError:
+            pass
+        del items
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_a_cancelled_pass_skips_the_blocks_it_had_queued(monkeypatch):
+    """A cancel (an exception from on_progress) ends the pass without profiling the blocks still
+    queued for the columns: only what a profiling thread had started finishes."""
+    from jobs.inspection import scan
+    from jobs.inspection.profile import ColumnProfiler
+
+    data = b"a,b,c,d\n" + b"".join(b"%d,x%d,%d.5,y\n" % (n, n % 7, n) for n in range(3000))
+    cancelled = threading.Event()
+    started_after = []
+    add_array = ColumnProfiler.add_array
+
+    def slow(self, values, lines):
+        started_after.append(cancelled.is_set())
+        time.sleep(0.2)  # the main thread runs ahead and queues blocks
+        return add_array(self, values, lines)
+
+    progress_calls = []
+
+    def on_progress(rows, end):
+        progress_calls.append(rows)
+        if len(progress_calls) == 2:  # two blocks of 4 columns queued, 2 of them started
+            cancelled.set()
+            raise RuntimeError("cancelled")
+
+    stream = io.BytesIO(data)
+    inspection = inspect_sample(stream, size=len(data))
+    monkeypatch.setattr(ColumnProfiler, "add_array", slow)
+    with pytest.raises(RuntimeError, match="cancelled"):
+        confirm_with_arrow(
+            stream,
+            inspection=inspection,
+            options=InspectOptions(),
+            chunk_bytes=4096,
+            progress_every=1,
+            on_progress=on_progress,
+        )
+    # Only what the profiling threads had started went on (without the stop: all 8).
+    assert started_after.count(True) <= scan.PROFILING_THREADS
+    assert len(started_after) <= 2 * scan.PROFILING_THREADS
 
 
 def test_a_profiling_error_ends_the_pass_instead_of_hanging_it(monkeypatch):

@@ -228,6 +228,11 @@ class _Lanes:
         self._busy = [False] * len(profilers)
         self.error: BaseException | None = None  # the first profiling error: the others stop
 
+    def stop(self, reason: BaseException) -> None:
+        """The pass is over (cancelled, or it failed elsewhere): blocks not started are skipped."""
+        if self.error is None:
+            self.error = reason
+
     def submit(self, arrays: list, lines: np.ndarray) -> _Profiled:
         profiled = _Profiled(len(arrays))
         for index, values in enumerate(arrays):
@@ -521,22 +526,27 @@ def confirm_with_arrow(
     ):
         lanes = _Lanes(columns.profilers, pool)
         in_flight: deque[_Profiled] = deque()
-        for block in blocks:
-            count = len(block.lines)
-            numbers = np.arange(rows, rows + count)
-            for at in np.flatnonzero(numbers % index.every == 0).tolist():  # the index thins itself as it grows
-                index.add(rows + at, int(block.lines[at]), int(block.offsets[at]))
-            in_flight.append(columns.add_arrays(block.lines, block.columns, lanes=lanes))
-            end = block.end
-            del block
-            if len(in_flight) > BLOCKS_IN_FLIGHT:
+        try:
+            for block in blocks:
+                count = len(block.lines)
+                numbers = np.arange(rows, rows + count)
+                # The index thins itself as it grows.
+                for at in np.flatnonzero(numbers % index.every == 0).tolist():
+                    index.add(rows + at, int(block.lines[at]), int(block.offsets[at]))
+                in_flight.append(columns.add_arrays(block.lines, block.columns, lanes=lanes))
+                end = block.end
+                del block
+                if len(in_flight) > BLOCKS_IN_FLIGHT:
+                    in_flight.popleft().wait()
+                    pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
+                rows += count
+                if on_progress and rows // progress_every > (rows - count) // progress_every:
+                    on_progress(rows, end)
+            while in_flight:
                 in_flight.popleft().wait()
-                pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
-            rows += count
-            if on_progress and rows // progress_every > (rows - count) // progress_every:
-                on_progress(rows, end)
-        while in_flight:
-            in_flight.popleft().wait()
+        except BaseException as exc:  # leaving the pool waits for the blocks it holds: skip them
+            lanes.stop(exc)
+            raise
     if not rows:
         raise arrowscan.NotFast("the file has no data rows")
     return _confirmed(inspection, columns, _Problems(), rows, index)
