@@ -17,7 +17,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
@@ -212,26 +212,36 @@ class _Profiled:
             raise self._error
 
 
+class _PassEnded(Exception):
+    """What the blocks left when a pass ended early are counted off with."""
+
+
 class _Lanes:
     """Each column's blocks profiled in file order, columns independently of each other.
 
     A column's profiler takes its blocks one after the other; nothing waits for the slowest
     column of a block before another column starts on the next block, so no pool thread idles
     at the end of a block (an id column costs as much as five others together).
+
+    A context: leaving it waits for the blocks being profiled; leaving it on an exception (a
+    cancel, a bad block) skips the blocks not started yet.
     """
 
-    def __init__(self, profilers: list[ColumnProfiler], pool: Executor):
+    def __init__(self, profilers: list[ColumnProfiler], threads: int):
         self.profilers = profilers
-        self.pool = pool
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="profile")
         self._lock = threading.Lock()
         self._queues: list[list] = [[] for _ in profilers]
         self._busy = [False] * len(profilers)
-        self.error: BaseException | None = None  # the first profiling error: the others stop
+        self.error: BaseException | None = None  # the first error: blocks not started are skipped
 
-    def stop(self, reason: BaseException) -> None:
-        """The pass is over (cancelled, or it failed elsewhere): blocks not started are skipped."""
-        if self.error is None:
-            self.error = reason
+    def __enter__(self) -> _Lanes:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is not None and self.error is None:
+            self.error = _PassEnded()  # not the error itself: its traceback holds this pass
+        self.pool.shutdown(wait=True)
 
     def submit(self, arrays: list, lines: np.ndarray) -> _Profiled:
         profiled = _Profiled(len(arrays))
@@ -519,34 +529,28 @@ def confirm_with_arrow(
     # over the last BLOCKS_IN_FLIGHT blocks, while the next ones are read and parsed on the
     # prefetching thread: both cores stay busy.
     with (
-        ThreadPoolExecutor(max_workers=PROFILING_THREADS, thread_name_prefix="profile") as pool,
+        _Lanes(columns.profilers, PROFILING_THREADS) as lanes,
         prefetched(
             arrowscan.iter_blocks(stream, inspection=inspection, chunk_bytes=chunk_bytes), BLOCKS_AHEAD
         ) as blocks,
     ):
-        lanes = _Lanes(columns.profilers, pool)
         in_flight: deque[_Profiled] = deque()
-        try:
-            for block in blocks:
-                count = len(block.lines)
-                numbers = np.arange(rows, rows + count)
-                # The index thins itself as it grows.
-                for at in np.flatnonzero(numbers % index.every == 0).tolist():
-                    index.add(rows + at, int(block.lines[at]), int(block.offsets[at]))
-                in_flight.append(columns.add_arrays(block.lines, block.columns, lanes=lanes))
-                end = block.end
-                del block
-                if len(in_flight) > BLOCKS_IN_FLIGHT:
-                    in_flight.popleft().wait()
-                    pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
-                rows += count
-                if on_progress and rows // progress_every > (rows - count) // progress_every:
-                    on_progress(rows, end)
-            while in_flight:
+        for block in blocks:
+            count = len(block.lines)
+            numbers = np.arange(rows, rows + count)
+            for at in np.flatnonzero(numbers % index.every == 0).tolist():  # the index thins itself as it grows
+                index.add(rows + at, int(block.lines[at]), int(block.offsets[at]))
+            in_flight.append(columns.add_arrays(block.lines, block.columns, lanes=lanes))
+            end = block.end
+            del block
+            if len(in_flight) > BLOCKS_IN_FLIGHT:
                 in_flight.popleft().wait()
-        except BaseException as exc:  # leaving the pool waits for the blocks it holds: skip them
-            lanes.stop(exc)
-            raise
+                pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
+            rows += count
+            if on_progress and rows // progress_every > (rows - count) // progress_every:
+                on_progress(rows, end)
+        while in_flight:
+            in_flight.popleft().wait()
     if not rows:
         raise arrowscan.NotFast("the file has no data rows")
     return _confirmed(inspection, columns, _Problems(), rows, index)
