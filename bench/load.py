@@ -13,6 +13,10 @@ into the same table of the same PostgreSQL:
                   on the path a clean UTF-8 file takes (Arrow's reader, converted a block at a time)
 - engine-upsert:  our UPSERT on id into a table already holding half of the keys (a quarter of
                   them with changed values), on the same path
+- psql-upsert:    the same UPSERT written by hand, the reference the issue measured at 2.65x:
+                  `psql \\copy` into a text staging table, then one INSERT ... SELECT with the
+                  same conversions ... ON CONFLICT (id) DO UPDATE of the rows that differ, in one
+                  transaction (the server's share of our UPSERT, with no client of ours)
 - engine-sql:     the same INSERT converted by PostgreSQL (the path of files Arrow does not take)
 - engine-rows:    the same INSERT converting row by row in Python (the path a file with bad
                   values, or a mapping no fast path converts exactly, takes)
@@ -66,7 +70,7 @@ MAPPING = [
 SOURCE_COLUMNS = [source for source, *_ in MAPPING if source]
 TABLE_COLUMNS = [(dest, type_name) for _, dest, type_name, _, _ in MAPPING]
 PLAIN_COLUMNS = [(dest, type_name) for source, dest, type_name, _, _ in MAPPING if source]
-METHODS = ("psql", "engine", "engine-upsert", "engine-sql", "engine-rows", "to_sql", "executemany")
+METHODS = ("psql", "engine", "engine-upsert", "psql-upsert", "engine-sql", "engine-rows", "to_sql", "executemany")
 
 
 def make_file(path: Path, rows: int) -> None:
@@ -160,7 +164,7 @@ def run_engine(url: str, path: Path, table: str, strategy: str, how: str = "arro
         if how == "arrow":
             chunks = compile_arrow(source.header, specs).batches(stream, ",")
             stream.seek(0)
-            result = connector.load(dataclasses.replace(plan, row_format="csv_chunks"), chunks, lambda *e: None)
+            result = connector.load(dataclasses.replace(plan, row_format="arrow_tables"), chunks, lambda *e: None)
         elif how == "sql":
             pushdown = compile_pushdown(source.header, specs)
             lines = (pushdown.render(fields) for _, fields in source.records)
@@ -172,6 +176,29 @@ def run_engine(url: str, path: Path, table: str, strategy: str, how: str = "arro
             result = connector.load(plan, rows, on_event=lambda phase, message: None)
     if strategy == "UPSERT":
         print(f"# upsert: {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged")
+
+
+def run_psql_upsert(url: str, path: Path, table: str) -> None:
+    """The staged UPSERT by hand: a text stage, then the conversions and ON CONFLICT in one statement."""
+    others = [name for name, _ in TABLE_COLUMNS if name != "id"]
+    converted = (
+        "id::bigint, upper(customer), trim(email), country, amount::numeric, quantity::int, discount::float8, "
+        "paid::boolean, ordered_on::date, shipped_at::timestamp, status, nullif(note, ''), "
+        "amount::numeric * quantity::int"
+    )
+    script = "\n".join(
+        [
+            "BEGIN;",
+            f"CREATE TEMP TABLE raw ({', '.join(f'{n} text' for n in SOURCE_COLUMNS)}) ON COMMIT DROP;",
+            f"\\copy raw FROM '{path}' WITH (FORMAT csv, HEADER)",
+            f"INSERT INTO {table} ({', '.join(name for name, _ in TABLE_COLUMNS)}) SELECT {converted} FROM raw "
+            f"ON CONFLICT (id) DO UPDATE SET ({', '.join(others)}) = ROW({', '.join(f'EXCLUDED.{n}' for n in others)}) "
+            f"WHERE ROW({', '.join(f'{table}.{n}' for n in others)}) "
+            f"IS DISTINCT FROM ROW({', '.join(f'EXCLUDED.{n}' for n in others)});",
+            "COMMIT;",
+        ]
+    )
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q"], input=script, text=True, check=True)
 
 
 def run_to_sql(url: str, path: Path, table: str) -> None:
@@ -216,8 +243,8 @@ def run_one(method: str, url: str, path: Path, table: str, rows: int) -> None:
     if method == "psql":
         create_table(url, table, PLAIN_COLUMNS)
     else:
-        create_table(url, table, TABLE_COLUMNS, primary_key=method == "engine-upsert")
-    if method == "engine-upsert":
+        create_table(url, table, TABLE_COLUMNS, primary_key=method.endswith("upsert"))
+    if method.endswith("upsert"):
         prefill_half(url, table, path, rows)
     if method.startswith("engine"):
         # Not timed: a worker imports these once, when it starts, not once per load.
@@ -235,6 +262,8 @@ def run_one(method: str, url: str, path: Path, table: str, rows: int) -> None:
         run_engine(url, path, table, "INSERT")
     elif method == "engine-upsert":
         run_engine(url, path, table, "UPSERT")
+    elif method == "psql-upsert":
+        run_psql_upsert(url, path, table)
     elif method == "engine-sql":
         run_engine(url, path, table, "INSERT", how="sql")
     elif method == "engine-rows":
@@ -248,7 +277,7 @@ def run_one(method: str, url: str, path: Path, table: str, rows: int) -> None:
         count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         conn.execute(f"DROP TABLE {table}")
         conn.commit()
-    who = resource.RUSAGE_CHILDREN if method == "psql" else resource.RUSAGE_SELF
+    who = resource.RUSAGE_CHILDREN if method.startswith("psql") else resource.RUSAGE_SELF
     print(f"{seconds:.6f} {resource.getrusage(who).ru_maxrss} {count}")
 
 

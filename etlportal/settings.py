@@ -208,6 +208,11 @@ LOAD_LOCK_TIMEOUT = env_int("LOAD_LOCK_TIMEOUT", 60)
 RUN_TIME_LIMIT = env_int("RUN_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = RUN_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = RUN_TIME_LIMIT + 60
+# A worker process still holding more than this after a task (what a 1 GB inspection or a large
+# load leaves behind) is replaced by a fresh one before its next task, so what one file left
+# never adds to the next load's peak. 0: never replaced.
+WORKER_MAX_MEMORY_MB = env_int("WORKER_MAX_MEMORY_MB", 200)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = WORKER_MAX_MEMORY_MB * 1024 or None  # Celery counts KiB
 # DuckDB destinations are files inside this folder (on the worker); no other path is allowed.
 DUCKDB_DIR = Path(os.environ.get("DUCKDB_DIR") or DATA_DIR / "duckdb").resolve()
 

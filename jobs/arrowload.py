@@ -2,7 +2,8 @@
 
 The row path (jobs.transform) reads and converts every value in Python, microseconds a row.
 For a file whose inspection found nothing odd, pyarrow reads it in blocks, the mappings are
-applied column by column, and the converted batches go to PostgreSQL as CSV for a typed COPY.
+applied column by column, and the converted batches go to PostgreSQL as binary COPY data
+(jobs.pgbinary), or as CSV for a column type without an exact binary form.
 
 Exactness is kept as in jobs.pushdown: every conversion accepts a value only where the Python
 converter accepts it, with the same result; anything else (a value with surrounding blanks, a
@@ -71,20 +72,21 @@ class ArrowPlan:
     positions: dict[str, int]
     null_markers: tuple[str, ...]
 
-    def batches(self, file, delimiter: str, on_rows=None) -> Iterator[tuple[int, bytes]]:
-        """(rows, CSV bytes) per block of the file (a path or a binary file object), converted; raises Refused.
+    def batches(self, file, delimiter: str, on_rows=None) -> Iterator[tuple[int, pa.Table]]:
+        """(rows, converted table) per block of the file (a path or a binary file object); raises Refused.
 
         The next block is read and converted on another thread while the caller sends this one
         (Arrow releases the GIL): the database and the conversion work at the same time.
-        on_rows is called on the caller's thread.
+        on_rows is called on the caller's thread. The destination writes the tables as binary
+        COPY data (jobs.pgbinary) or, for a type without an exact binary form, as CSV (`as_csv`).
         """
         with prefetched(self._converted(file, delimiter), depth=2) as converted:
-            for rows, data in converted:
+            for rows, table in converted:
                 if on_rows is not None:
                     on_rows(rows)
-                yield rows, data
+                yield rows, table
 
-    def _converted(self, file, delimiter: str) -> Iterator[tuple[int, bytes]]:
+    def _converted(self, file, delimiter: str) -> Iterator[tuple[int, pa.Table]]:
         names = [f"c{i}" for i in range(len(self.header))]
         reader = pacsv.open_csv(
             file,
@@ -94,12 +96,8 @@ class ArrowPlan:
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False
             ),
         )
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         for batch in reader:
-            table = self.convert(batch)
-            buffer = io.BytesIO()
-            pacsv.write_csv(table, buffer, options)
-            yield batch.num_rows, buffer.getvalue()
+            yield batch.num_rows, self.convert(batch)
             pa.default_memory_pool().release_unused()  # hand freed blocks back: a flat RSS
 
     def convert(self, batch: pa.RecordBatch) -> pa.Table:
@@ -117,6 +115,13 @@ class ArrowPlan:
             values[spec.destination_column] = array
             out.append(array)
         return pa.Table.from_arrays(out, names=[f"d{i}" for i in range(len(out))])
+
+
+def as_csv(table: pa.Table) -> bytes:
+    """A converted table as CSV rows for COPY ... (FORMAT csv): no header, quoted where needed."""
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return buffer.getvalue()
 
 
 def compile_arrow(header: list[str], columns: list[ColumnSpec], *, aliases=None, null_markers=("",)) -> ArrowPlan:

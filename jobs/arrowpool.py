@@ -11,6 +11,9 @@ keeps Arrow's own choice.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 import os
 
@@ -30,3 +33,27 @@ def choose_memory_pool() -> str:
             if pa.default_memory_pool().backend_name != pool.backend_name:
                 pa.set_memory_pool(pool)
     return pa.default_memory_pool().backend_name
+
+
+def release_memory() -> None:
+    """Hand what a finished task freed back to the system.
+
+    jemalloc returns freed pages only as the process keeps allocating, and glibc keeps freed
+    heap memory (numpy's arrays, each thread's arena) for reuse: a worker idle after a 1 GB
+    inspection or a large load would otherwise keep 100 MB or more resident until its next task,
+    which then starts from there. Called after every Celery task (etlportal/celery.py).
+    """
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None on another C library."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None

@@ -35,6 +35,7 @@ from jobs.pushdown import NotPushable, Pushdown, RawRowRefused, compile_pushdown
 from jobs.reader import open_source
 from jobs.services import column_specs, specs_with_detected_formats, upload_inspect
 from jobs.transform import MappingError, compile_transform
+from runs import memory
 from runs.events import printable, publish, run_log
 from runs.models import JobRun, RejectedRow, RunStatus
 from runs.services import RunAbandoned, run_cancel_requested, run_commit_gate, run_finish
@@ -340,6 +341,7 @@ def execute(run_id: int) -> None:
     params = None
     source_columns: dict[str, str] = {}
     started = time.monotonic()
+    memory.reset_peak()
     try:
         run_log(run, f"Started on worker {socket.gethostname()}{' (dry run)' if run.dry_run else ''}", phase="starting")
         specs = column_specs(job.mappings.order_by("position"))
@@ -441,7 +443,7 @@ def execute(run_id: int) -> None:
                         ) as chunks,
                     ):
                         result = connector.load(
-                            dataclasses.replace(plan, row_format="csv_chunks"),
+                            dataclasses.replace(plan, row_format="arrow_tables"),
                             chunks,
                             on_event=on_event,
                             before_commit=lambda: run_commit_gate(run_id=run.pk),
@@ -501,6 +503,9 @@ def execute(run_id: int) -> None:
         if progress.rejected:
             summary += f"; {progress.rejected:,} rows rejected (within the error budget), see the rejects"
         run_log(run, summary, phase="done")
+        peak = memory.peak_mib()
+        if peak is not None:
+            run_log(run, f"Peak memory of the worker process during the run: {peak:.0f} MiB", phase="done")
         run_finish(
             run_id=run.pk,
             status=RunStatus.SUCCEEDED,
@@ -558,7 +563,7 @@ def _clip(text: str, limit: int = 200) -> str:
 
 def _arrow(run: JobRun, connector, source, specs, inspection: dict) -> ArrowPlan | None:
     """The Arrow path (jobs.arrowload) for a clean, standard UTF-8 file into PostgreSQL."""
-    if not settings.LOAD_FAST_PATH or not getattr(connector, "accepts_csv_chunks", False):
+    if not settings.LOAD_FAST_PATH or not getattr(connector, "accepts_arrow_tables", False):
         return None
     why = eligible(inspection)
     if why is None:

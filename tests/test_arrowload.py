@@ -12,6 +12,7 @@ import pytest
 from credentials.connectors import LoadPlan, TargetColumn, get_connector
 from credentials.connectors.base import ConnectionParams
 from credentials.connectors.postgresql import PushdownRefused
+from jobs import pgbinary
 from jobs.arrowload import Refused, compile_arrow, eligible
 from jobs.pushdown import NotPushable
 from jobs.transform import ColumnSpec, compile_transform
@@ -146,7 +147,7 @@ def test_the_arrow_path_and_the_row_path_load_identical_tables(dest, tmp_path: P
         plan_for(dest, "slow", strategy), [(line, transform(line, f)) for line, f in records], lambda *e: None
     )
     result = connector.load(
-        plan_for(dest, "fast", strategy, "csv_chunks"), arrow.batches(str(path), ","), lambda *e: None
+        plan_for(dest, "fast", strategy, "arrow_tables"), arrow.batches(str(path), ","), lambda *e: None
     )
 
     assert result.rows_written == 3
@@ -173,7 +174,7 @@ def test_a_duplicate_upsert_key_sends_the_arrow_path_back(dest, tmp_path: Path):
     arrow = compile_arrow(FILE.splitlines()[0].split(","), COLUMNS, null_markers=MARKERS)
 
     with pytest.raises(PushdownRefused):
-        connector.load(plan_for(dest, "t", "UPSERT", "csv_chunks"), arrow.batches(str(path), ","), lambda *e: None)
+        connector.load(plan_for(dest, "t", "UPSERT", "arrow_tables"), arrow.batches(str(path), ","), lambda *e: None)
 
     assert dest.execute("SELECT to_regclass(%s)", (f'"{dest.schema}".t',)).fetchone()[0] is None
 
@@ -189,7 +190,7 @@ def test_a_table_of_other_column_types_is_left_to_the_row_path(dest, tmp_path: P
 
     with pytest.raises(PushdownRefused) as caught:
         connector.load(
-            dataclasses.replace(plan, row_format="csv_chunks"),
+            dataclasses.replace(plan, row_format="arrow_tables"),
             compile_arrow(["id", "paid"], specs).batches(str(path), ","),
             lambda *e: None,
         )
@@ -209,3 +210,76 @@ def test_closing_the_batches_stops_the_converting_thread(tmp_path: Path):
     assert [t for t in threading.enumerate() if t.name == "prefetch"]
     chunks.close()
     assert not [t for t in threading.enumerate() if t.name == "prefetch"]
+
+
+def test_the_arrow_path_writes_binary_copy_data_where_every_column_has_its_exact_form(dest, tmp_path, monkeypatch):
+    path = tmp_path / "f.csv"
+    path.write_text(FILE)
+    header = FILE.splitlines()[0].split(",")
+    chosen = []
+    real = pgbinary.encoder
+    monkeypatch.setattr(pgbinary, "encoder", lambda *a: chosen.append(real(*a)) or chosen[-1])
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+
+    connector.load(
+        plan_for(dest, "fast", "INSERT", "arrow_tables"),
+        compile_arrow(header, COLUMNS, null_markers=MARKERS).batches(str(path), ","),
+        lambda *e: None,
+    )
+
+    assert len(chosen) == 1 and chosen[0] is not None
+
+
+def test_a_column_without_an_exact_binary_form_sends_the_blocks_as_csv(dest, tmp_path):
+    """numeric(30,10) has no binary form here (wider than an int64): the same table, through CSV."""
+    path = tmp_path / "f.csv"
+    path.write_text("id,big\n1,12345678901234567890.0123456789\n2,\n3,-0.5\n")
+    specs = [ColumnSpec("id", "bigint", "id"), ColumnSpec("big", "numeric(30,10)", "big")]
+    columns = [TargetColumn(s.destination_column, s.column_type.sql, s.nullable) for s in specs]
+    transform = compile_transform(["id", "big"], specs)
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+    records = [(2, ["1", "12345678901234567890.0123456789"]), (3, ["2", ""]), (4, ["3", "-0.5"])]
+
+    connector.load(
+        LoadPlan(dest.schema, "slow", columns, create_table=True),
+        [(n, transform(n, f)) for n, f in records],
+        lambda *e: None,
+    )
+    connector.load(
+        LoadPlan(dest.schema, "fast", columns, create_table=True, row_format="arrow_tables"),
+        compile_arrow(["id", "big"], specs).batches(str(path), ","),
+        lambda *e: None,
+    )
+
+    slow, fast = (dest.execute(f'SELECT * FROM "{dest.schema}".{t} ORDER BY id').fetchall() for t in ("slow", "fast"))
+    assert fast == slow
+    assert str(fast[0][1]) == "12345678901234567890.0123456789"
+
+
+@pytest.mark.parametrize(
+    ("definition", "why"),
+    [
+        ("id bigint PRIMARY KEY, qty integer", "duplicate key value violates unique constraint"),
+        ("id bigint, qty integer NOT NULL", 'null value in column "qty"'),
+    ],
+)
+def test_a_row_the_table_refuses_in_binary_sends_the_arrow_path_back(dest, tmp_path, definition, why):
+    """The server's refusal of binary COPY data is a PushdownRefused too: the row path then names the line."""
+    dest.execute(f'CREATE TABLE "{dest.schema}".t ({definition})')
+    dest.execute(f'INSERT INTO "{dest.schema}".t VALUES (1, 5)')
+    path = tmp_path / "f.csv"
+    path.write_text("id,qty\n2,7\n1,\n")
+    specs = [ColumnSpec("id", "bigint", "id"), ColumnSpec("qty", "integer", "qty")]
+    plan = LoadPlan(
+        dest.schema, "t", [TargetColumn(s.destination_column, s.column_type.sql, s.nullable) for s in specs]
+    )
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+
+    with pytest.raises(PushdownRefused, match=why):
+        connector.load(
+            dataclasses.replace(plan, row_format="arrow_tables"),
+            compile_arrow(["id", "qty"], specs).batches(str(path), ","),
+            lambda *e: None,
+        )
+
+    assert dest.execute(f'SELECT * FROM "{dest.schema}".t').fetchall() == [(1, 5)]

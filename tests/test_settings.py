@@ -85,6 +85,14 @@ def test_celery_accepts_json_only_and_acks_late(settings):
     assert app.conf.task_acks_late is True
 
 
+def test_a_worker_process_left_large_by_a_task_is_replaced(settings):
+    """WORKER_MAX_MEMORY_MB reaches Celery, in the KiB it counts (0 turns the replacement off)."""
+    from etlportal.celery import app
+
+    assert settings.WORKER_MAX_MEMORY_MB == 200
+    assert app.conf.worker_max_memory_per_child == 200 * 1024
+
+
 def test_local_secrets_file_is_tightened_when_its_mode_is_loose(tmp_path):
     path = tmp_path / "secrets.env"
     values = localsecrets.load_or_create(path)

@@ -66,6 +66,7 @@ class LoadPlan:
     lock_timeout_seconds: int = 60
     # "values": rows are tuples of Python values. "copy_text": each row is one line of
     # PostgreSQL's COPY text format (only for connectors with accepts_copy_text).
+    # "arrow_tables": items are (rows, converted Arrow table) (accepts_arrow_tables).
     row_format: str = "values"
 
 

@@ -152,7 +152,7 @@ class RedshiftConnector(PostgresConnector):
     default_port = 5439
     supports_load = True
     accepts_copy_text = False  # no COPY FROM STDIN: rows come as Python values
-    accepts_csv_chunks = False
+    accepts_arrow_tables = False
     batch_rows = 1_000  # rows per INSERT statement into staging (fewer when the table is wide)
     batch_chars = 2_000_000  # characters of text per statement: at most 8 MB in UTF-8, half the 16 MB limit
 
