@@ -208,9 +208,10 @@ LOAD_LOCK_TIMEOUT = env_int("LOAD_LOCK_TIMEOUT", 60)
 RUN_TIME_LIMIT = env_int("RUN_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = RUN_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = RUN_TIME_LIMIT + 60
-# A worker process still holding more than this after a task (what a 1 GB inspection or a large
-# load leaves behind) is replaced by a fresh one before its next task, so what one file left
-# never adds to the next load's peak. 0: never replaced.
+# A worker process whose peak resident memory passed this during a task (a large load or a 1 GB
+# inspection does) is replaced by a fresh one after it: what one file left behind never adds to
+# the next load's peak. Celery compares the peak (ru_maxrss), not what the process still holds.
+# 0: never replaced.
 WORKER_MAX_MEMORY_MB = env_int("WORKER_MAX_MEMORY_MB", 200)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = WORKER_MAX_MEMORY_MB * 1024 or None  # Celery counts KiB
 # DuckDB destinations are files inside this folder (on the worker); no other path is allowed.

@@ -122,8 +122,8 @@ def _numeric(array: pa.Array) -> np.ndarray:
     magnitude = np.abs(unscaled)
     fraction_groups = (scale + 3) // 4
     integer_groups = max((precision - scale + 3) // 4, 1)
-    whole = magnitude // 10**scale
-    fraction = magnitude % 10**scale * 10 ** (4 * fraction_groups - scale)
+    whole, fraction = np.divmod(magnitude, 10**scale)  # both below 10**18: no int64 overflow
+    padding = 4 * fraction_groups - scale  # zeros after the last digit, to fill its group
     digits = integer_groups + fraction_groups
     out = np.empty((n, 4 + digits), ">i2")
     out[:, 0] = digits
@@ -133,7 +133,13 @@ def _numeric(array: pa.Array) -> np.ndarray:
     for k in range(integer_groups):
         out[:, 4 + k] = whole // 10000 ** (integer_groups - 1 - k) % 10000
     for k in range(fraction_groups):
-        out[:, 4 + integer_groups + k] = fraction // 10000 ** (fraction_groups - 1 - k) % 10000
+        # Group k holds fraction digits 4k to 4k+3, counted from the point. Scaling the whole
+        # fraction up by `padding` first would overflow an int64 from scale 17 on.
+        shift = 4 * (fraction_groups - 1 - k) - padding
+        if shift >= 0:
+            out[:, 4 + integer_groups + k] = fraction // 10**shift % 10000
+        else:  # the last group, completed with zeros
+            out[:, 4 + integer_groups + k] = fraction % 10 ** (4 + shift) * 10**-shift
     return out.view(np.uint8).reshape(n, -1)
 
 

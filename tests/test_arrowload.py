@@ -283,3 +283,17 @@ def test_a_row_the_table_refuses_in_binary_sends_the_arrow_path_back(dest, tmp_p
         )
 
     assert dest.execute(f'SELECT * FROM "{dest.schema}".t').fetchall() == [(1, 5)]
+
+
+def test_a_block_of_other_column_types_than_the_first_sends_the_arrow_path_back(dest):
+    """Binary COPY is chosen from the first block's types; a later block of other types cannot
+    follow it (no conversion does that today): refused, nothing written, the row path runs."""
+    dest.execute(f'CREATE TABLE "{dest.schema}".t (id bigint)')
+    blocks = [(1, pa.table({"id": pa.array([1], pa.int64())})), (1, pa.table({"id": pa.array([2], pa.int32())}))]
+    plan = LoadPlan(dest.schema, "t", [TargetColumn("id", "bigint")], row_format="arrow_tables")
+    connector = get_connector(ConnectionParams(**dest_credential_fields()))
+
+    with pytest.raises(PushdownRefused, match="column types"):
+        connector.load(plan, iter(blocks), lambda *e: None)
+
+    assert dest.execute(f'SELECT count(*) FROM "{dest.schema}".t').fetchone()[0] == 0

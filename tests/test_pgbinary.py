@@ -3,6 +3,7 @@ CSV of the same table gives, on a real PostgreSQL, for every type and edge value
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -76,6 +77,54 @@ EDGES = [
         "numeric(7,3)",
         pa.decimal128(7, 3),
         [Decimal("1234.567"), Decimal("-0.001"), Decimal("1000"), None, Decimal("0.5"), Decimal("-9999.999")],
+    ),
+    (
+        "numeric(18,18)",
+        pa.decimal128(18, 18),
+        [
+            Decimal("0.123456789012345678"),
+            Decimal("-0.999999999999999999"),
+            Decimal("0.000000000000000001"),
+            None,
+            Decimal(0),
+            Decimal("0.5"),
+        ],
+    ),
+    (
+        "numeric(18,17)",
+        pa.decimal128(18, 17),
+        [
+            Decimal("9.99999999999999999"),
+            Decimal("-1.23456789012345678"),
+            Decimal("0.00000000000000001"),
+            None,
+            Decimal("-9"),
+            Decimal("0.1"),
+        ],
+    ),
+    (
+        "numeric(17,17)",
+        pa.decimal128(17, 17),
+        [
+            Decimal("0.12345678901234567"),
+            Decimal("-0.00000000000000001"),
+            Decimal("0.99999999999999999"),
+            None,
+            Decimal(0),
+            Decimal("-0.5"),
+        ],
+    ),
+    (
+        "numeric(18,16)",
+        pa.decimal128(18, 16),
+        [
+            Decimal("99.9999999999999999"),
+            Decimal("-0.0000000000000001"),
+            Decimal("12.3456789012345678"),
+            None,
+            Decimal(1),
+            Decimal("-99"),
+        ],
     ),
     (
         "text",
@@ -221,3 +270,22 @@ def test_a_block_of_other_types_than_the_first_is_refused():
 def test_an_empty_block_writes_nothing():
     encode = pgbinary.encoder([pa.int64()], ["bigint"])
     assert bytes(encode(pa.table({"a": pa.array([], pa.int64())}))) == b""
+
+
+def test_every_numeric_precision_and_scale_with_a_binary_form_reads_back_exactly(dest):
+    """All 171 numeric(p,s) with p <= 18: the extremes, one unit of the last digit, and random values."""
+    rng = random.Random(5)
+    shapes = [(p, s) for p in range(1, 19) for s in range(p + 1)]
+    columns, arrays = [], []
+    for precision, scale in shapes:
+        largest = 10**precision - 1
+        unscaled = [largest, -largest, 1, -1, 0] + [rng.randint(-largest, largest) for _ in range(15)]
+        values = [Decimal(u).scaleb(-scale) for u in unscaled]
+        columns.append((f"numeric({precision},{scale})", pa.decimal128(precision, scale)))
+        arrays.append(pa.array(values, pa.decimal128(precision, scale)))
+    table = pa.table({f"c{i}": array for i, array in enumerate(arrays)})
+
+    binary, csv = load_both(dest, columns, [table])
+
+    assert binary == csv
+    assert binary == list(zip(*(array.to_pylist() for array in arrays), strict=True))

@@ -477,7 +477,11 @@ class PostgresConnector:
                 copy.write(pgbinary.HEADER)
             for count, data in itertools.chain([first], blocks):
                 copied += count
-                copy.write(encode(data))
+                try:
+                    chunk = encode(data)
+                except ValueError as exc:  # a block of other column types than the first one
+                    raise PushdownRefused(str(exc)) from None
+                copy.write(chunk)
             if binary:
                 copy.write(pgbinary.TRAILER)
         return copied
