@@ -271,3 +271,33 @@ def test_the_navigation_and_lists_render(alice, job, project):
         assert response.status_code == 200, url
     nav = client.get("/").content.decode()
     assert 'href="/pipelines/"' in nav and 'href="/dbt/"' in nav and 'href="/schedules/"' in nav
+
+
+def test_the_schedule_list_shows_each_schedules_last_run_in_a_fixed_number_of_queries(alice, job):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    client = browser(alice)
+
+    def listed(count: int) -> tuple[str, int]:
+        for n in range(Schedule.objects.count(), count):
+            schedule = schedule_create(owner=alice, name=f"every {n}", cron=f"{n} * * * *", job=job)
+            for age, status in ((2, "FAILED"), (1, "SUCCEEDED")):  # the newer one is the last run
+                run = JobRun.objects.create(job=job, schedule=schedule, status=status)
+                JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=age + n))
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get("/schedules/").content.decode()
+        return page, len(queries)
+
+    one, queries_for_one = listed(1)
+    five, queries_for_five = listed(5)
+
+    assert queries_for_five == queries_for_one
+    for schedule in Schedule.objects.all():
+        last = schedule.runs.order_by("-created_at").first()
+        assert last.status == "SUCCEEDED"
+        assert f'href="/runs/{last.pk}/">#{last.pk}</a>' in five
+    assert "Failed" not in five
