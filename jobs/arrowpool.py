@@ -12,7 +12,6 @@ keeps Arrow's own choice.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -51,9 +50,9 @@ def release_memory() -> None:
 
 @functools.cache
 def _malloc_trim():
-    """glibc's malloc_trim, or None on another C library."""
-    name = ctypes.util.find_library("c")
+    """glibc's malloc_trim, or None on another C library (looked up among the symbols the
+    process has loaded: no `ldconfig` subprocess, as ctypes.util.find_library would start)."""
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
         return None

@@ -48,6 +48,10 @@ _TEXT = ("text", "varchar")
 Encoder = Callable[[pa.Table], memoryview]
 
 
+class BlockTypesChanged(Exception):
+    """A block's column types are not the first block's, which chose the encoding."""
+
+
 def encoder(arrow_types: Sequence[pa.DataType], column_types: Sequence[str]) -> Encoder | None:
     """A function writing tables of these Arrow column types as binary COPY rows for columns of
     these types (jobs.coltypes names: "bigint", "numeric", ...), or None when one pair has no
@@ -64,7 +68,7 @@ def encoder(arrow_types: Sequence[pa.DataType], column_types: Sequence[str]) -> 
 
     def encode(table: pa.Table) -> memoryview:
         if table.schema.types != expected:  # the converter's types never change between blocks
-            raise ValueError(f"a block's column types {table.schema.types} are not {expected}")
+            raise BlockTypesChanged(f"a block's column types {table.schema.types} are not {expected}")
         return _rows(table, writers)
 
     return encode

@@ -503,11 +503,8 @@ def execute(run_id: int) -> None:
         if progress.rejected:
             summary += f"; {progress.rejected:,} rows rejected (within the error budget), see the rejects"
         run_log(run, summary, phase="done")
-        peak = memory.peak_mib()
-        if peak is not None:
-            run_log(run, f"Peak memory of the worker process during the run: {peak:.0f} MiB", phase="done")
-        run_finish(
-            run_id=run.pk,
+        _finish(
+            run,
             status=RunStatus.SUCCEEDED,
             rows_read=progress.rows,
             rows_written=result.rows_written,
@@ -555,6 +552,23 @@ def execute(run_id: int) -> None:
             stream.flush()
         watcher.stop()
         close_old_connections()
+
+
+def _finish(run: JobRun, **outcome) -> None:
+    """run_finish(), once the run's log has the worker process's peak memory during the run."""
+    _log_peak_memory(run)
+    run_finish(run_id=run.pk, **outcome)
+
+
+def _log_peak_memory(run: JobRun) -> None:
+    """The worker process's peak memory during the run, in its log, however the run ends."""
+    peak = memory.peak_mib()
+    if peak is None:
+        return
+    try:
+        run_log(run, f"Peak memory of the worker process during the run: {peak:.0f} MiB", phase="done")
+    except Exception:  # a figure is not worth failing a run over
+        logger.warning("run %s: could not log its peak memory", run.pk, exc_info=True)
 
 
 def _clip(text: str, limit: int = 200) -> str:
@@ -655,8 +669,8 @@ def _dry_run(run: JobRun, stream: RowStream, specs, started: float) -> None:
         exc = stream.over_budget()
         first = exc.first
         message = "A real run would fail: " + exc.message.replace(" Nothing was written.", "")
-        run_finish(
-            run_id=run.pk,
+        _finish(
+            run,
             status=RunStatus.FAILED,
             error_message=message,
             error_line=first.line,
@@ -671,12 +685,12 @@ def _dry_run(run: JobRun, stream: RowStream, specs, started: float) -> None:
         "nothing was written",
         phase="done",
     )
-    run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, **counters)
+    _finish(run, status=RunStatus.SUCCEEDED, **counters)
 
 
 def _cancelled(run: JobRun, progress: Progress | None) -> None:
-    run_finish(
-        run_id=run.pk,
+    _finish(
+        run,
         status=RunStatus.CANCELLED,
         error_message="Cancelled while loading; the load was rolled back and nothing was written.",
         rows_read=progress.rows if progress else 0,
@@ -686,8 +700,8 @@ def _cancelled(run: JobRun, progress: Progress | None) -> None:
 
 
 def _fail(run: JobRun, progress: Progress | None, message: str, *, line=None, column="", value="") -> None:
-    run_finish(
-        run_id=run.pk,
+    _finish(
+        run,
         status=RunStatus.FAILED,
         error_message=message,
         error_line=line,

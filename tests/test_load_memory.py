@@ -45,11 +45,14 @@ MAPPINGS = [
 
 def peak_mib(run) -> float:
     """The worker process's peak resident size during the run, as the run's log reports it
-    (runs.memory: /proc's high-water mark, started afresh by the run, read at its end)."""
-    messages = run.events.values_list("message", flat=True)
-    found = [m for m in messages if m.startswith("Peak memory of the worker process during the run: ")]
-    assert found, list(messages)
-    return float(found[0].rsplit(" ", 2)[-2])
+    (runs.memory: /proc's high-water mark, started afresh by the run, logged as it ends)."""
+    prefix = "Peak memory of the worker process during the run: "
+
+    def logged() -> str | None:
+        return run.events.filter(message__startswith=prefix).values_list("message", flat=True).first()
+
+    wait_until(logged, timeout=10, what="the run's peak memory in its log")
+    return float(logged().removeprefix(prefix).removesuffix(" MiB"))
 
 
 @pytest.mark.parametrize("transform", ["upper", "title"], ids=["arrow", "row by row"])

@@ -301,3 +301,5 @@ def test_the_schedule_list_shows_each_schedules_last_run_in_a_fixed_number_of_qu
         assert last.status == "SUCCEEDED"
         assert f'href="/runs/{last.pk}/">#{last.pk}</a>' in five
     assert "Failed" not in five
+    schedule_create(owner=alice, name="never ran", cron="0 0 * * *", job=job)
+    assert "not yet" in client.get("/schedules/").content.decode()

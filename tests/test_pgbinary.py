@@ -263,7 +263,7 @@ def test_only_exact_pairs_have_a_binary_form():
 
 def test_a_block_of_other_types_than_the_first_is_refused():
     encode = pgbinary.encoder([pa.int64()], ["bigint"])
-    with pytest.raises(ValueError, match="column types"):
+    with pytest.raises(pgbinary.BlockTypesChanged, match="column types"):
         encode(pa.table({"a": pa.array([1], pa.int32())}))
 
 

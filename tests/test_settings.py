@@ -85,12 +85,14 @@ def test_celery_accepts_json_only_and_acks_late(settings):
     assert app.conf.task_acks_late is True
 
 
-def test_a_worker_process_left_large_by_a_task_is_replaced(settings):
-    """WORKER_MAX_MEMORY_MB reaches Celery, in the KiB it counts (0 turns the replacement off)."""
-    from etlportal.celery import app
-
-    assert settings.WORKER_MAX_MEMORY_MB == 200
-    assert app.conf.worker_max_memory_per_child == 200 * 1024
+def test_a_worker_process_left_large_by_a_task_is_replaced(tmp_path):
+    """WORKER_MAX_MEMORY_MB reaches Celery, in the KiB it counts; 0 turns the replacement off."""
+    show = "from etlportal.celery import app; print(app.conf.worker_max_memory_per_child)"
+    env = {k: v for k, v in launcher_env(tmp_path / "data", DEBUG="1").items() if k != "WORKER_MAX_MEMORY_MB"}
+    for value, expected in ((None, "204800"), ("512", "524288"), ("0", "None")):
+        result = django_python(show, env if value is None else {**env, "WORKER_MAX_MEMORY_MB": value})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[-1] == expected, (value, result.stdout)
 
 
 def test_local_secrets_file_is_tightened_when_its_mode_is_loose(tmp_path):

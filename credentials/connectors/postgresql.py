@@ -479,7 +479,7 @@ class PostgresConnector:
                 copied += count
                 try:
                     chunk = encode(data)
-                except ValueError as exc:  # a block of other column types than the first one
+                except pgbinary.BlockTypesChanged as exc:
                     raise PushdownRefused(str(exc)) from None
                 copy.write(chunk)
             if binary:
