@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,8 +14,7 @@ from etlportal.pages import delete_page, found, go, render_page
 from jobs.forms import PRESETS, ScheduleForm, preset_of
 from jobs.models import Schedule
 from jobs.schedules import describe, schedule_create, schedule_delete, schedule_preview, schedule_update
-from jobs.selectors import get_schedule_for_user
-from runs.models import JobRun
+from jobs.selectors import get_schedule_for_user, schedules_with_last_run
 
 
 def _typed_cron(data) -> str:
@@ -28,21 +26,13 @@ def _typed_cron(data) -> str:
 @login_required
 def schedule_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    latest = JobRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-pk").values("pk")[:1]
-    schedules = list(
-        Schedule.objects.visible_to(request.user)
-        .select_related("job", "pipeline")
-        .annotate(last_run_id=Subquery(latest))
-    )
-    # Each schedule's last run in one query, not one per schedule.
-    last_runs = JobRun.objects.in_bulk([s.last_run_id for s in schedules if s.last_run_id is not None])
     rows = [
         {
             "schedule": schedule,
             "preview": schedule_preview(schedule.cron, schedule.timezone, now=now, count=1),
-            "last_run": last_runs.get(schedule.last_run_id),
+            "last_run": last_run,
         }
-        for schedule in schedules
+        for schedule, last_run in schedules_with_last_run(request.user)
     ]
     return render_page(request, "schedules/list.html", {"rows": rows})
 

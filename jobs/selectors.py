@@ -1,8 +1,10 @@
 """Access checks: one helper per resource, used by API, pages and admin alike."""
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import OuterRef, Subquery
 
 from jobs.models import DbtProject, Job, Pipeline, Schedule, Upload, WizardDraft
+from runs.models import JobRun
 
 
 def _visible(queryset, user, pk):
@@ -37,3 +39,13 @@ def get_dbt_project_for_user(user, project_id) -> DbtProject | None:
 
 def get_schedule_for_user(user, schedule_id) -> Schedule | None:
     return _visible(Schedule.objects.select_related("job", "pipeline"), user, schedule_id)
+
+
+def schedules_with_last_run(user) -> list[tuple[Schedule, JobRun | None]]:
+    """The user's schedules, each with its last run (or None): two queries whatever their number."""
+    latest = JobRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-pk").values("pk")[:1]
+    schedules = list(
+        Schedule.objects.visible_to(user).select_related("job", "pipeline").annotate(last_run_id=Subquery(latest))
+    )
+    last_runs = JobRun.objects.in_bulk([s.last_run_id for s in schedules if s.last_run_id is not None])
+    return [(schedule, last_runs.get(schedule.last_run_id)) for schedule in schedules]

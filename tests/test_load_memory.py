@@ -45,14 +45,11 @@ MAPPINGS = [
 
 def peak_mib(run) -> float:
     """The worker process's peak resident size during the run, as the run's log reports it
-    (runs.memory: /proc's high-water mark, started afresh by the run, logged as it ends)."""
+    (runs.memory: /proc's high-water mark, started afresh by the run, logged before its outcome)."""
     prefix = "Peak memory of the worker process during the run: "
-
-    def logged() -> str | None:
-        return run.events.filter(message__startswith=prefix).values_list("message", flat=True).first()
-
-    wait_until(logged, timeout=10, what="the run's peak memory in its log")
-    return float(logged().removeprefix(prefix).removesuffix(" MiB"))
+    logged = run.events.filter(message__startswith=prefix).values_list("message", flat=True)
+    assert len(logged) == 1, list(run.events.values_list("message", flat=True))
+    return float(logged[0].removeprefix(prefix).removesuffix(" MiB"))
 
 
 @pytest.mark.parametrize("transform", ["upper", "title"], ids=["arrow", "row by row"])

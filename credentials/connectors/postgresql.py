@@ -351,7 +351,13 @@ class PostgresConnector:
 
     def _types_differ(self, conn: psycopg.Connection, plan: LoadPlan) -> str | None:
         """The first mapped column whose type in the table is not exactly the mapping's type, or None."""
-        found = self._formatted_types(conn, sql.Identifier(plan.schema, plan.table))
+        found = dict(
+            conn.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (sql.Identifier(plan.schema, plan.table).as_string(conn),),
+            ).fetchall()
+        )
         for column in plan.columns:
             try:
                 same = parse_type(found[column.name]).sql == parse_type(column.sql_type).sql
@@ -459,14 +465,16 @@ class PostgresConnector:
         binary when every column has an exact binary form (jobs.pgbinary), else as CSV.
 
         In binary the server parses no text: about half of its COPY time. A block is encoded
-        here while the Arrow path's thread converts the next one.
+        here while the Arrow path's thread converts the next one. The columns' types are the
+        mapping's: load() refused the Arrow path (_refuse_other_types) unless the table has
+        exactly those, and a staging table is made from the table.
         """
         blocks = iter(blocks)
         first = next(blocks, None)
         if first is None:
             return 0
-        types = self._column_types(conn, table)
-        binary = pgbinary.encoder(first[1].schema.types, [types.get(column.name, "") for column in plan.columns])
+        column_types = [parse_type(column.sql_type).name for column in plan.columns]
+        binary = pgbinary.encoder(first[1].schema.types, column_types)
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
             table, self._names(plan), sql.SQL("binary" if binary else "csv")
         )
@@ -485,27 +493,6 @@ class PostgresConnector:
             if binary:
                 copy.write(pgbinary.TRAILER)
         return copied
-
-    def _column_types(self, conn: psycopg.Connection, relation: sql.Identifier) -> dict[str, str]:
-        """Column name -> its type as jobs.coltypes names it ("bigint", "numeric"...), "" for a type
-        the portal does not know (arrays, enums, domains)."""
-        types = {}
-        for name, formatted in self._formatted_types(conn, relation).items():
-            try:
-                types[name] = parse_type(formatted).name
-            except ValueError:
-                types[name] = ""
-        return types
-
-    def _formatted_types(self, conn: psycopg.Connection, relation: sql.Identifier) -> dict[str, str]:
-        """Column name -> format_type() of each column of a table (a temporary one included)."""
-        return dict(
-            conn.execute(
-                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-                (relation.as_string(conn),),
-            ).fetchall()
-        )
 
     def _upsert_checked(
         self,
