@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
+import queue
 import re
+import threading
 from array import array
 from contextlib import contextmanager
 
+import numpy as np
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
 from credentials.connectors.base import (
@@ -28,12 +33,14 @@ from credentials.connectors.base import (
 from jobs import pgbinary
 from jobs.arrowload import as_csv
 from jobs.coltypes import parse_type
+from jobs.keyset import ExistingKeys, RepeatedKey
 
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.S)
 STAGE_TABLE = "etlportal_stage"
 RAW_TABLE = "etlportal_raw"  # the fast path's fields as text
 COPY_TEXT_BATCH = 2000  # rendered rows sent per write
 STAGE_ROW = "etlportal_row"  # the staged row's position in the file (1 = first data row)
+_INTEGER_KEYS = ("smallint", "integer", "bigint")
 
 
 class PushdownRefused(Exception):
@@ -47,6 +54,8 @@ class PostgresConnector:
     accepts_copy_text = True  # rows may come pre-rendered in COPY's text format (LoadPlan.row_format)
     accepts_arrow_tables = True  # ... or as blocks of Arrow tables converted by the Arrow path
     copy_into_target = True  # INSERT COPYs straight into the target (no staging table)
+    split_upsert_max_keys = 2_000_000  # an Arrow-path UPSERT into a table this big or smaller fetches its keys
+    split_upsert_batch_bytes = 4 << 20  # ... and COPYs (and MERGEs) its rows in batches of this much data
 
     def __init__(self, params: ConnectionParams):
         self.params = params
@@ -284,6 +293,8 @@ class PostgresConnector:
                 on_event("load", f"Copying rows into {plan.schema}.{plan.table}")
                 copied = self._copy_rows(conn, plan, sql.Identifier(plan.schema, plan.table), rows, lines)
                 result = LoadResult(rows_written=copied, table_created=False, inserted=copied)
+            elif arrow and plan.strategy == "UPSERT" and (keys := self._existing_keys(conn, plan)) is not None:
+                result = self._upsert_split(conn, plan, rows, keys, not_null, on_event)
             else:
                 # Rows staged by Arrow have no lines to point at, and an UPSERT on a unique key
                 # writes them in any order: such a stage needs no row numbers (COPY is faster).
@@ -493,6 +504,126 @@ class PostgresConnector:
             if binary:
                 copy.write(pgbinary.TRAILER)
         return copied
+
+    def _existing_keys(self, conn: psycopg.Connection, plan: LoadPlan) -> ExistingKeys | None:
+        """The target's keys, when an Arrow-path UPSERT can split its rows by them (jobs.keyset).
+
+        That needs MERGE (PostgreSQL 15), one integer key column with a unique index on it, and
+        at most split_upsert_max_keys rows in the table (a bigger table keeps the staged
+        ON CONFLICT: its keys would cost the worker's memory, and their fetch the time saved).
+        """
+        if conn.info.server_version < 150000 or len(plan.key_columns) != 1:
+            return None
+        (key,) = plan.key_columns
+        key_type = next(parse_type(column.sql_type).name for column in plan.columns if column.name == key)
+        if key_type not in _INTEGER_KEYS or not self._has_unique_key(conn, plan):
+            return None
+        target = sql.Identifier(plan.schema, plan.table)
+        estimate = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (target.as_string(conn),)
+        ).fetchone()[0]
+        if estimate > self.split_upsert_max_keys:
+            return None
+        fetch = sql.SQL("SELECT array_send(ARRAY(SELECT {}::bigint FROM {} WHERE {} IS NOT NULL LIMIT %s))").format(
+            sql.Identifier(key), target, sql.Identifier(key)
+        )
+        with conn.cursor(binary=True) as cursor:
+            (data,) = cursor.execute(fetch, (self.split_upsert_max_keys + 1,)).fetchone()
+        keys = ExistingKeys.from_array_send(data)
+        return keys if len(keys) <= self.split_upsert_max_keys else None
+
+    def _upsert_split(
+        self, conn: psycopg.Connection, plan: LoadPlan, blocks, keys: ExistingKeys, not_null: list[str], on_event
+    ) -> LoadResult:
+        """The Arrow path's UPSERT, its rows split by whether the table holds their key.
+
+        Rows with a new key are COPYed straight into the table: there is no conflict to look
+        for, and its unique index refuses a key repeated in the file, or written meanwhile by
+        another session (PushdownRefused then sends the load to the row path, which names the
+        lines). Rows with an existing key are COPYed into a staging table a few thousand at a
+        time, and a MERGE applies each batch: it updates the rows that differ and inserts a row
+        another session deleted meanwhile. A thread of its own does the writing (_SplitWriter),
+        while this one converts and encodes the next blocks.
+        """
+        names = [column.name for column in plan.columns]
+        (key,) = plan.key_columns
+        key_at = names.index(key)
+        others = [name for name in names if name != key]
+        blocks = iter(blocks)
+        first = next(blocks, None)
+        if first is None:
+            return LoadResult(rows_written=0, table_created=False)
+        if not pa.types.is_integer(first[1].schema.types[key_at]):
+            raise PushdownRefused(f"the key column {key!r} was not converted to integers")
+        if others:
+            self._create_stage(conn, plan, not_null, numbered=False)
+            # Each batch's MERGE looks its few thousand keys up in the table's unique index;
+            # a hash join would read the whole table once per batch.
+            conn.execute("SET LOCAL enable_hashjoin = off")
+            conn.execute("SET LOCAL enable_mergejoin = off")
+        on_event(
+            "load",
+            f"Copying rows with new keys into {plan.schema}.{plan.table}, and merging the rows with one of "
+            f"its {len(keys):,} keys",
+        )
+        column_types = [parse_type(column.sql_type).name for column in plan.columns]
+        binary = pgbinary.encoder(first[1].schema.types, column_types)
+        encode = binary or as_csv
+        merge = self._merge_sql(plan, others) if others else None
+        writer = _SplitWriter(conn, plan, binary is not None, merge, limit=self.split_upsert_batch_bytes)
+        existing_rows = 0
+        try:
+            for _, table in itertools.chain([first], blocks):
+                column = table.column(key_at)
+                if column.null_count:
+                    raise PushdownRefused("an empty UPSERT key")
+                try:
+                    found = keys.existing(column)
+                    old = int(np.count_nonzero(found))
+                    if old < table.num_rows:
+                        writer.add("target", encode(table if not old else table.filter(pa.array(~found))))
+                    if old and others:
+                        writer.add("stage", encode(table if old == table.num_rows else table.filter(pa.array(found))))
+                except RepeatedKey as exc:
+                    raise PushdownRefused(str(exc)) from None
+                except pgbinary.BlockTypesChanged as exc:
+                    raise PushdownRefused(str(exc)) from None
+                existing_rows += old
+            writer.finish()
+        finally:
+            writer.stop()
+        unchanged = writer.unchanged if others else existing_rows
+        return LoadResult(
+            rows_written=writer.inserted + writer.updated,
+            table_created=False,
+            inserted=writer.inserted,
+            updated=writer.updated,
+            unchanged=unchanged,
+        )
+
+    @staticmethod
+    def _merge_sql(plan: LoadPlan, others: list[str]) -> sql.Composed:
+        """MERGE the staging table into the target, counted: EXPLAIN ANALYZE runs it, and tells
+        how many rows it inserted, updated and skipped (PostgreSQL 15 and 16 have no other way to
+        tell them apart: MERGE ... RETURNING came in 17)."""
+        t, s = sql.Identifier("t"), sql.Identifier("s")
+        names = [sql.Identifier(column.name) for column in plan.columns]
+        return sql.SQL(
+            "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) "
+            "MERGE INTO {target} AS t USING {stage} AS s ON t.{key} = s.{key} "
+            "WHEN MATCHED AND ROW({old}) IS DISTINCT FROM ROW({new}) THEN UPDATE SET ({others}) = ROW({incoming}) "
+            "WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        ).format(
+            target=sql.Identifier(plan.schema, plan.table),
+            stage=sql.Identifier(STAGE_TABLE),
+            key=sql.Identifier(plan.key_columns[0]),
+            old=_comparable(plan, others, t),
+            new=_comparable(plan, others, s),
+            others=sql.SQL(", ").join(map(sql.Identifier, others)),
+            incoming=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(name)) for name in others),
+            names=sql.SQL(", ").join(names),
+            values=sql.SQL(", ").join(sql.SQL("s.{}").format(name) for name in names),
+        )
 
     def _upsert_checked(
         self,
@@ -769,6 +900,117 @@ class PostgresConnector:
             column=column or diag.column_name or "",
             value=value or "",
         )
+
+
+class _SplitWriter:
+    """The split UPSERT's writing (PostgresConnector._upsert_split), on a thread of its own.
+
+    Encoded blocks are gathered per destination ("target" or "stage") and handed over once they
+    pass `limit` bytes; the thread COPYs each batch, and MERGEs and empties the staging table
+    after a staged one. Meanwhile the caller converts and encodes the next blocks: one
+    connection runs one statement at a time, and the caller would otherwise wait for each. At
+    most `depth` batches wait (memory). The connection is the thread's until finish() or stop().
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        plan: LoadPlan,
+        binary: bool,
+        merge: sql.Composed | None,
+        limit: int,
+        depth: int = 2,
+    ):
+        self.conn, self.binary, self.merge, self.limit = conn, binary, merge, limit
+        names = sql.SQL(", ").join(sql.Identifier(column.name) for column in plan.columns)
+        tables = {"target": sql.Identifier(plan.schema, plan.table), "stage": sql.Identifier(STAGE_TABLE)}
+        fmt = sql.SQL("binary" if binary else "csv")
+        self.copy_sql = {
+            which: sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(table, names, fmt)
+            for which, table in tables.items()
+        }
+        self.pending: dict[str, list] = {"target": [], "stage": []}
+        self.size = {"target": 0, "stage": 0}
+        self.inserted = self.updated = self.unchanged = 0
+        self.error: BaseException | None = None
+        self.handoff: queue.Queue = queue.Queue(maxsize=depth)
+        self.thread = threading.Thread(target=self._run, name="upsert-writer", daemon=True)
+        self.thread.start()
+
+    def add(self, which: str, chunk) -> None:
+        self.pending[which].append(chunk)
+        self.size[which] += len(chunk)
+        if self.size[which] >= self.limit:
+            self._hand_over(which)
+
+    def finish(self) -> None:
+        """Write what is left, wait for the thread; its error, if any, is raised here."""
+        self._hand_over("target")
+        self._hand_over("stage")
+        self._put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Leave (after finish(), or on the caller's error): the statement in flight ends first."""
+        if not self.thread.is_alive():
+            return
+        while True:  # make room for the sentinel: what waits is not written
+            try:
+                self.handoff.get_nowait()
+            except queue.Empty:
+                break
+        self.handoff.put(None)
+        self.thread.join()
+
+    def _hand_over(self, which: str) -> None:
+        if self.pending[which]:
+            self._put((which, self.pending[which]))
+            self.pending[which], self.size[which] = [], 0
+
+    def _put(self, item) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while (item := self.handoff.get()) is not None:
+                which, chunks = item
+                rows = self._copy(which, chunks)
+                if which == "target":
+                    self.inserted += rows
+                else:
+                    self._merge()
+        except BaseException as exc:  # raised on the caller's thread
+            self.error = exc
+
+    def _copy(self, which: str, chunks: list) -> int:
+        with self.conn.cursor() as cursor:
+            with cursor.copy(self.copy_sql[which]) as copy:
+                if self.binary:
+                    copy.write(pgbinary.HEADER)
+                for chunk in chunks:
+                    copy.write(chunk)
+                if self.binary:
+                    copy.write(pgbinary.TRAILER)
+            return cursor.rowcount
+
+    def _merge(self) -> None:
+        (explained,) = self.conn.execute(self.merge).fetchone()
+        if isinstance(explained, str):
+            explained = json.loads(explained)
+        node = explained[0]["Plan"]
+        self.inserted += int(node["Tuples Inserted"])
+        self.updated += int(node["Tuples Updated"])
+        self.unchanged += int(node["Tuples Skipped"])
+        self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE_TABLE)))
 
 
 def _keeping_lines(rows, lines: array):
