@@ -5,9 +5,10 @@ row by row, whether each key exists (`INSERT ... ON CONFLICT` probes the unique 
 speculatively, and locks each existing row, changed or not). When the table's keys fit in a few
 megabytes, the Arrow load path fetches them once (`array_send`, one bytea) and looks each block's
 keys up here, with numpy: rows with a new key are COPYed straight into the table, the others
-into a staging table that one MERGE applies. `ExistingKeys.existing()` also refuses a key that
-comes twice in the file among the existing ones (the table's unique index refuses a repeated
-new key itself).
+into a staging table that a MERGE applies batch by batch. `ExistingKeys.existing()` also refuses
+a key that comes twice in the file among the existing ones (the table's unique index refuses a
+repeated new key itself). 8 bytes a key are kept, plus a byte to mark it found; while fetching,
+about 30 (the bytea as libpq and as Python hold it, and the copy).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class ExistingKeys:
     """A table's keys (unique, no NULLs), sorted once, each found at most once by `existing()`."""
 
     def __init__(self, keys: np.ndarray):
-        self._sorted = np.sort(keys.astype(np.int64, copy=False))
+        self._sorted = keys.astype(np.int64)  # a copy (of a view into the fetched bytes), sorted in place
+        self._sorted.sort()
         self._seen = np.zeros(len(self._sorted), dtype=bool)
 
     @classmethod

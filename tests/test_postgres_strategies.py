@@ -235,7 +235,10 @@ def test_check_reports_without_writing(existing):
     found = connector().check(plan(existing, "UPSERT", key_columns=("id",)))
     missing = connector().check(plan(existing, table="new_table", create_table=True))
 
-    assert found.table_exists and found.message.endswith("the load would use ON CONFLICT on its unique key.")
+    assert found.table_exists and found.message.endswith(
+        "the load would use ON CONFLICT on its unique key, or for a clean UTF-8 file a COPY of the rows with new "
+        "keys and a MERGE of the others."
+    )
     assert not missing.table_exists and "would create it with 3 columns" in missing.message
     assert existing.execute("SELECT to_regclass(%s)", (f'"{existing.schema}".new_table',)).fetchone()[0] is None
 

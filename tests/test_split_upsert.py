@@ -8,6 +8,8 @@ PostgreSQL, with small blocks and batches so that a file of a few thousand rows 
 from __future__ import annotations
 
 import dataclasses
+import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import pytest
 
 from credentials.connectors import LoadPlan, TargetColumn, get_connector
 from credentials.connectors.base import ConnectionParams
-from credentials.connectors.postgresql import PushdownRefused
+from credentials.connectors.postgresql import PushdownRefused, _SplitWriter
 from jobs import arrowload
 from jobs.arrowload import compile_arrow
 from jobs.keyset import ExistingKeys, RepeatedKey
@@ -37,7 +39,7 @@ def small_blocks(monkeypatch):
 
 def connector(**attributes):
     made = get_connector(ConnectionParams(**dest_credential_fields()))
-    made.split_upsert_batch_bytes = 3000  # a COPY (and a MERGE) every hundred rows or so
+    made.split_upsert_batch_bytes = 3000  # a COPY (and a MERGE) every block or so
     for name, value in attributes.items():
         setattr(made, name, value)
     return made
@@ -94,11 +96,13 @@ TABLE = [(i, f"name {i}", i % 97) for i in range(2, 4001, 2)]
 
 
 def file_rows():
-    for i in range(1, 3001):
+    yield from ((i, f"new {i}", 1) for i in range(10001, 10601))  # blocks of new keys only
+    yield from ((i, f"name {i}", i % 97) for i in range(2, 1201, 2))  # blocks of existing keys only
+    for i in range(1201, 3001):
         if i % 2 and i % 500 == 1:
             yield i, "", ""  # a new row of NULLs
         elif i % 2 == 0 and i % 3 == 0:
-            yield i, ("Ünïcode ✓" if i == 6 else "" if i == 12 else f" changed {i} "), i % 97
+            yield i, ("Ünïcode ✓" if i == 1206 else "" if i == 1212 else f" changed {i} "), i % 97
         else:
             yield i, f"name {i}", i % 97
 
@@ -115,15 +119,68 @@ def test_the_split_upsert_writes_what_the_staged_upsert_writes(dest, tmp_path):
     assert any(STAGED in e for e in staged_events) and not any(SPLIT in e for e in staged_events)
     assert table_rows(dest, "split") == table_rows(dest, "staged")
     assert (split.inserted, split.updated, split.unchanged) == (staged.inserted, staged.updated, staged.unchanged)
-    assert (split.inserted, split.updated, split.unchanged) == (1500, 500, 1000)
-    assert split.rows_written == 2000
+    changed = sum(1 for i in range(1202, 3001, 2) if i % 3 == 0)
+    assert (split.inserted, split.updated, split.unchanged) == (600 + 900, changed, 600 + 900 - changed)
+    assert split.rows_written == 1500 + changed
     rows = {i: (name, qty) for i, name, qty in table_rows(dest, "split")}
-    assert len(rows) == 3500  # 2000 kept + 1500 new
-    assert rows[6] == ("Ünïcode ✓", 6)
-    assert rows[12] == (None, 12)  # an empty name is NULL, like every other load
-    assert rows[18] == ("changed 18", 18)  # trimmed
-    assert rows[501] == (None, None)
+    assert len(rows) == 2000 + 1500  # the table's, and the new ones
+    assert rows[1206] == ("Ünïcode ✓", 1206 % 97)
+    assert rows[1212] == (None, 1212 % 97)  # an empty name is NULL, like every other load
+    assert rows[1218] == ("changed 1218", 1218 % 97)  # trimmed
+    assert rows[1501] == (None, None)
+    assert rows[10600] == ("new 10600", 1)
     assert rows[4000] == ("name 4000", 4000 % 97)  # not in the file: untouched
+
+
+def test_a_file_of_only_its_header_writes_nothing(dest, tmp_path):
+    make_table(dest, rows=[(1, "one", 1)])
+
+    result, _ = load(dest, connector(), write(tmp_path / "f.csv", []))
+
+    assert (result.rows_written, result.inserted, result.updated, result.unchanged) == (0, 0, 0, 0)
+    assert table_rows(dest) == [(1, "one", 1)]
+
+
+def test_a_column_without_a_binary_form_is_sent_as_csv(dest, tmp_path, monkeypatch):
+    """numeric wider than 18 digits has no binary encoder here (jobs.pgbinary): CSV COPYs, same result."""
+    columns = [*specs()[:2], ColumnSpec("qty", "numeric(30,2)", "qty")]
+    for table in ("split", "staged"):
+        dest.execute(f'CREATE TABLE "{dest.schema}".{table} (id bigint PRIMARY KEY, name text, qty numeric(30,2))')
+        dest.execute(f"INSERT INTO \"{dest.schema}\".{table} SELECT i, 'old', i FROM generate_series(2, 400, 2) i")
+    path = write(
+        tmp_path / "f.csv", [(i, "old", f"{i}.00" if i % 4 else "123456789012345678901234.5") for i in range(1, 501)]
+    )
+    formats = []
+    copy = _SplitWriter._copy
+    monkeypatch.setattr(_SplitWriter, "_copy", lambda self, *a: formats.append(self.binary) or copy(self, *a))
+
+    split, events = load(dest, connector(), path, "split", columns=columns)
+    staged, _ = load(dest, connector(split_upsert_max_keys=0), path, "staged", columns=columns)
+
+    assert any(SPLIT in e for e in events) and formats and not any(formats)
+    assert table_rows(dest, "split") == table_rows(dest, "staged")
+    assert (split.inserted, split.updated, split.unchanged) == (staged.inserted, staged.updated, staged.unchanged)
+    assert (split.inserted, split.updated, split.unchanged) == (300, 100, 100)
+
+
+def test_leaving_early_stops_the_writing_thread_and_writes_nothing(dest, tmp_path):
+    """A cancel (here any exception from on_rows, on the run's thread) while batches are being written."""
+    make_table(dest, rows=[(i, "old", 1) for i in range(1, 1001)])
+    path = write(tmp_path / "f.csv", [(i, "new", 2) for i in range(1, 3001)])
+    columns = specs()
+    seen = []
+
+    def on_rows(count):
+        seen.append(count)
+        if len(seen) == 6:
+            raise KeyboardInterrupt("stop")
+
+    batches = compile_arrow(HEADER, columns).batches(str(path), ",", on_rows=on_rows)
+    with pytest.raises(KeyboardInterrupt):
+        connector().load(plan(dest, "t"), batches, lambda *e: None)
+
+    assert not [t for t in threading.enumerate() if t.name == "upsert-writer"]
+    assert table_rows(dest) == [(i, "old", 1) for i in range(1, 1001)]
 
 
 @pytest.mark.parametrize("key_type", ["smallint", "integer"])
@@ -138,17 +195,23 @@ def test_smaller_integer_keys_split_too(dest, tmp_path, key_type):
     assert table_rows(dest) == [(i, f"name {i}", 1 if i % 4 else 2) for i in range(1, 301)]
 
 
-def test_a_table_of_only_keys_needs_no_staging(dest, tmp_path):
+def test_a_table_of_only_keys_gets_the_missing_ones(dest, tmp_path):
+    """Key 60 is deleted by another session during the load: like ON CONFLICT DO NOTHING, it comes back."""
     dest.execute(f'CREATE TABLE "{dest.schema}".t (id bigint PRIMARY KEY)')
     dest.execute(f'INSERT INTO "{dest.schema}".t SELECT generate_series(1, 100)')
     path = tmp_path / "f.csv"
     path.write_text("id\n" + "".join(f"{i}\n" for i in range(51, 251)))
     columns = [ColumnSpec("id", "bigint", "id", nullable=False)]
 
-    result, events = load(dest, connector(), path, columns=columns)
+    def delete_key_60(message):
+        if SPLIT in message:
+            with psycopg.connect(services.DEST_URL, autocommit=True) as other:
+                other.execute(f'DELETE FROM "{dest.schema}".t WHERE id = 60')
+
+    result, events = load(dest, connector(), path, columns=columns, on_event=delete_key_60)
 
     assert any(SPLIT in e for e in events)
-    assert (result.inserted, result.updated, result.unchanged) == (150, 0, 50)
+    assert (result.inserted, result.updated, result.unchanged) == (151, 0, 49)
     assert [row[0] for row in table_rows(dest)] == list(range(1, 251))
 
 
@@ -225,13 +288,35 @@ def test_a_key_written_meanwhile_by_another_session_sends_the_load_to_the_row_pa
     [
         ("id text PRIMARY KEY, name text, qty integer", "text", {}),
         ("id bigint PRIMARY KEY, name text, qty integer", "bigint", {"split_upsert_max_keys": 2}),
+        ("id bigint PRIMARY KEY, name text, qty integer", "bigint", {"split_upsert_max_keys": 2, "analyze": True}),
         ("id bigint, name text, qty integer", "bigint", {}),  # no unique key: UPDATE then INSERT
+        ("id bigint, name text, qty integer, UNIQUE (id) DEFERRABLE INITIALLY DEFERRED", "bigint", {}),
+        ("id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text, qty integer", "bigint", {"trigger": True}),
     ],
-    ids=["text-key", "more-keys-than-the-limit", "no-unique-key"],
+    ids=[
+        "text-key",
+        "more-keys-than-the-limit",
+        "estimated-above-the-limit",
+        "no-unique-key",
+        "deferrable-key",
+        "a-trigger",
+    ],  # fmt: skip
 )
 def test_other_upserts_keep_the_staged_path(dest, tmp_path, definition, key_type, tweak):
+    """A deferrable key cannot be ON CONFLICT's arbiter: it is loaded as a table without one.
+    A table with a trigger of its own keeps ON CONFLICT, which runs BEFORE triggers on the incoming row."""
     dest.execute(f'CREATE TABLE "{dest.schema}".t ({definition})')
     dest.execute(f"INSERT INTO \"{dest.schema}\".t VALUES ('1', 'one', 1), ('2', 'two', 2), ('3', 'three', 3)")
+    if tweak.pop("analyze", False):
+        dest.execute(f'ANALYZE "{dest.schema}".t')
+    if tweak.pop("trigger", False):
+        dest.execute(
+            f'CREATE FUNCTION "{dest.schema}".keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$'
+        )
+        dest.execute(
+            f'CREATE TRIGGER keep BEFORE INSERT ON "{dest.schema}".t '
+            f'FOR EACH ROW EXECUTE FUNCTION "{dest.schema}".keep()'
+        )
     path = write(tmp_path / "f.csv", [(2, "TWO", 2), (3, "three", 3), (4, "four", 4)])
 
     result, events = load(dest, connector(**tweak), path, key_type=key_type)
@@ -276,3 +361,57 @@ def test_a_key_of_the_table_found_twice_is_refused():
     with pytest.raises(RepeatedKey):
         keys.existing(pa.array([5, 20], pa.int64()))  # in a later block
     assert ExistingKeys(np.empty(0, np.int64)).existing(pa.array([1, 2], pa.int64())).tolist() == [False, False]
+
+
+def test_a_trigger_that_rewrites_the_incoming_row_counts_as_on_conflict_does(dest, tmp_path):
+    """The trigger lowercases names: a file row equal to the stored one once lowercased is unchanged."""
+    make_table(dest, rows=[(1, "one", 1), (2, "two", 2)])
+    dest.execute(
+        f'CREATE FUNCTION "{dest.schema}".lower_name() RETURNS trigger LANGUAGE plpgsql AS '
+        "$$ BEGIN NEW.name := lower(NEW.name); RETURN NEW; END $$"
+    )
+    dest.execute(
+        f'CREATE TRIGGER lower_name BEFORE INSERT OR UPDATE ON "{dest.schema}".t '
+        f'FOR EACH ROW EXECUTE FUNCTION "{dest.schema}".lower_name()'
+    )
+    path = write(tmp_path / "f.csv", [(1, "ONE", 1), (2, "Deux", 2), (3, "THREE", 3)])
+
+    result, events = load(dest, connector(), path)
+
+    assert not any(SPLIT in e for e in events)
+    assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
+    assert table_rows(dest) == [(1, "one", 1), (2, "deux", 2), (3, "three", 3)]
+
+
+def test_a_table_under_row_level_security_keeps_the_staged_path(dest, tmp_path):
+    """COPY into a table whose rows a policy filters is refused by PostgreSQL; INSERT ... ON CONFLICT is not."""
+    role = f"etl_rls_{uuid.uuid4().hex[:8]}"
+    make_table(dest, rows=[(1, "one", 1), (2, "two", 2)])
+    dest.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        dest.execute(f'GRANT USAGE ON SCHEMA "{dest.schema}" TO {role}')
+        dest.execute(f'GRANT SELECT, INSERT, UPDATE ON "{dest.schema}".t TO {role}')
+        dest.execute(f'ALTER TABLE "{dest.schema}".t ENABLE ROW LEVEL SECURITY')
+        dest.execute(f'CREATE POLICY everything ON "{dest.schema}".t TO {role} USING (true) WITH CHECK (qty < 100)')
+        made = get_connector(ConnectionParams(**{**dest_credential_fields(), "username": role}))
+        path = write(tmp_path / "f.csv", [(1, "one", 1), (2, "TWO", 2), (3, "three", 3)])
+
+        result, events = load(dest, made, path)
+
+        assert not any(SPLIT in e for e in events) and any(STAGED in e for e in events)
+        assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
+        assert table_rows(dest) == [(1, "one", 1), (2, "TWO", 2), (3, "three", 3)]
+    finally:
+        dest.execute(f"DROP OWNED BY {role}")
+        dest.execute(f"DROP ROLE {role}")
+
+
+def test_an_identity_key_always_generated_keeps_the_staged_path(dest):
+    """COPY would write the file's keys into it; the staged load refuses them, as INSERT does."""
+    dest.execute(
+        f'CREATE TABLE "{dest.schema}".t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text, qty integer)'
+    )
+
+    found = connector().check(dataclasses.replace(plan(dest, "t"), create_table=False))
+
+    assert found.message.endswith("the load would use ON CONFLICT on its unique key.")

@@ -213,8 +213,14 @@ class PostgresConnector:
         """How the strategy would run against the existing table, for a dry run's message."""
         if plan.strategy != "UPSERT":
             return plan.strategy
-        unique = self._has_unique_key(conn, plan)
-        return "ON CONFLICT on its unique key" if unique else "UPDATE then INSERT (no unique key)"
+        if not self._has_unique_key(conn, plan):
+            return "UPDATE then INSERT (no unique key)"
+        if self._may_split(conn, plan):
+            return (
+                "ON CONFLICT on its unique key, or for a clean UTF-8 file a COPY of the rows with new keys "
+                "and a MERGE of the others"
+            )
+        return "ON CONFLICT on its unique key"
 
     @contextmanager
     def _loading(self, plan: LoadPlan, lines: array, register_cancel: RegisterCancel | None, *, refuse_data: bool):
@@ -512,25 +518,42 @@ class PostgresConnector:
         at most split_upsert_max_keys rows in the table (a bigger table keeps the staged
         ON CONFLICT: its keys would cost the worker's memory, and their fetch the time saved).
         """
-        if conn.info.server_version < 150000 or len(plan.key_columns) != 1:
+        if not self._may_split(conn, plan) or not self._has_unique_key(conn, plan):
             return None
         (key,) = plan.key_columns
-        key_type = next(parse_type(column.sql_type).name for column in plan.columns if column.name == key)
-        if key_type not in _INTEGER_KEYS or not self._has_unique_key(conn, plan):
-            return None
         target = sql.Identifier(plan.schema, plan.table)
-        estimate = conn.execute(
-            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (target.as_string(conn),)
-        ).fetchone()[0]
-        if estimate > self.split_upsert_max_keys:
-            return None
-        fetch = sql.SQL("SELECT array_send(ARRAY(SELECT {}::bigint FROM {} WHERE {} IS NOT NULL LIMIT %s))").format(
-            sql.Identifier(key), target, sql.Identifier(key)
-        )
+        # More keys than allowed (the estimate was stale, or there was none): nothing is sent.
+        fetch = sql.SQL(
+            "SELECT CASE WHEN cardinality(k) <= %(most)s THEN array_send(k) END "
+            "FROM (SELECT ARRAY(SELECT {}::bigint FROM {} WHERE {} IS NOT NULL LIMIT %(most)s + 1) AS k) AS keys"
+        ).format(sql.Identifier(key), target, sql.Identifier(key))
         with conn.cursor(binary=True) as cursor:
-            (data,) = cursor.execute(fetch, (self.split_upsert_max_keys + 1,)).fetchone()
-        keys = ExistingKeys.from_array_send(data)
-        return keys if len(keys) <= self.split_upsert_max_keys else None
+            (data,) = cursor.execute(fetch, {"most": self.split_upsert_max_keys}).fetchone()
+        return None if data is None else ExistingKeys.from_array_send(data)
+
+    def _may_split(self, conn: psycopg.Connection, plan: LoadPlan) -> bool:
+        """MERGE (PostgreSQL 15), one integer key column, and a table of at most
+        split_upsert_max_keys rows by the planner's estimate (the unique key is checked apart).
+
+        Not for a table with triggers of its own (ON CONFLICT runs BEFORE INSERT triggers on the
+        incoming row before comparing it, MERGE compares the file's values, and statement
+        triggers would fire once per batch), nor one under row-level security (no COPY into
+        it), nor a key GENERATED ALWAYS AS IDENTITY (COPY would write it, ON CONFLICT refuses).
+        """
+        if conn.info.server_version < 150000 or len(plan.key_columns) != 1:
+            return False
+        (key,) = plan.key_columns
+        if next(parse_type(c.sql_type).name for c in plan.columns if c.name == key) not in _INTEGER_KEYS:
+            return False
+        estimate, triggers, secured, identity = conn.execute(
+            "SELECT c.reltuples, "
+            "EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal), "
+            "row_security_active(c.oid), "
+            "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attname = %s AND attidentity = 'a') "
+            "FROM pg_class c WHERE c.oid = %s::regclass",
+            (key, sql.Identifier(plan.schema, plan.table).as_string(conn)),
+        ).fetchone()
+        return estimate <= self.split_upsert_max_keys and not (triggers or secured or identity)
 
     def _upsert_split(
         self, conn: psycopg.Connection, plan: LoadPlan, blocks, keys: ExistingKeys, not_null: list[str], on_event
@@ -540,10 +563,11 @@ class PostgresConnector:
         Rows with a new key are COPYed straight into the table: there is no conflict to look
         for, and its unique index refuses a key repeated in the file, or written meanwhile by
         another session (PushdownRefused then sends the load to the row path, which names the
-        lines). Rows with an existing key are COPYed into a staging table a few thousand at a
-        time, and a MERGE applies each batch: it updates the rows that differ and inserts a row
-        another session deleted meanwhile. A thread of its own does the writing (_SplitWriter),
-        while this one converts and encodes the next blocks.
+        lines). Rows with an existing key are COPYed into a staging table, a batch of a few MiB
+        at a time, and a MERGE applies each batch: it updates the rows that differ and inserts a
+        row another session deleted meanwhile. A thread of its own does the writing
+        (_SplitWriter), while this one looks the keys up and encodes the next blocks (which
+        the Arrow path's own thread converts).
         """
         names = [column.name for column in plan.columns]
         (key,) = plan.key_columns
@@ -555,12 +579,11 @@ class PostgresConnector:
             return LoadResult(rows_written=0, table_created=False)
         if not pa.types.is_integer(first[1].schema.types[key_at]):
             raise PushdownRefused(f"the key column {key!r} was not converted to integers")
-        if others:
-            self._create_stage(conn, plan, not_null, numbered=False)
-            # Each batch's MERGE looks its few thousand keys up in the table's unique index;
-            # a hash join would read the whole table once per batch.
-            conn.execute("SET LOCAL enable_hashjoin = off")
-            conn.execute("SET LOCAL enable_mergejoin = off")
+        self._create_stage(conn, plan, not_null, numbered=False)
+        # Each batch's MERGE looks its keys up in the table's unique index; a hash join would
+        # read the whole table once per batch.
+        conn.execute("SET LOCAL enable_hashjoin = off")
+        conn.execute("SET LOCAL enable_mergejoin = off")
         on_event(
             "load",
             f"Copying rows with new keys into {plan.schema}.{plan.table}, and merging the rows with one of "
@@ -569,9 +592,9 @@ class PostgresConnector:
         column_types = [parse_type(column.sql_type).name for column in plan.columns]
         binary = pgbinary.encoder(first[1].schema.types, column_types)
         encode = binary or as_csv
-        merge = self._merge_sql(plan, others) if others else None
-        writer = _SplitWriter(conn, plan, binary is not None, merge, limit=self.split_upsert_batch_bytes)
-        existing_rows = 0
+        writer = _SplitWriter(
+            conn, plan, binary is not None, self._merge_sql(plan, others), limit=self.split_upsert_batch_bytes
+        )
         try:
             for _, table in itertools.chain([first], blocks):
                 column = table.column(key_at)
@@ -582,23 +605,26 @@ class PostgresConnector:
                     old = int(np.count_nonzero(found))
                     if old < table.num_rows:
                         writer.add("target", encode(table if not old else table.filter(pa.array(~found))))
-                    if old and others:
+                    if old:
                         writer.add("stage", encode(table if old == table.num_rows else table.filter(pa.array(found))))
                 except RepeatedKey as exc:
                     raise PushdownRefused(str(exc)) from None
                 except pgbinary.BlockTypesChanged as exc:
                     raise PushdownRefused(str(exc)) from None
-                existing_rows += old
             writer.finish()
-        finally:
+        except BaseException:
             writer.stop()
-        unchanged = writer.unchanged if others else existing_rows
+            # A cancel or a lost connection on the writing thread tells more than what this
+            # thread tripped on meanwhile (a repeated key would send the load to the row path).
+            if isinstance(writer.error, psycopg.OperationalError):
+                raise writer.error from None
+            raise
         return LoadResult(
             rows_written=writer.inserted + writer.updated,
             table_created=False,
             inserted=writer.inserted,
             updated=writer.updated,
-            unchanged=unchanged,
+            unchanged=writer.unchanged,
         )
 
     @staticmethod
@@ -608,19 +634,25 @@ class PostgresConnector:
         tell them apart: MERGE ... RETURNING came in 17)."""
         t, s = sql.Identifier("t"), sql.Identifier("s")
         names = [sql.Identifier(column.name) for column in plan.columns]
+        update = sql.SQL("")
+        if others:  # a table of keys alone has nothing to update: a missing key is inserted
+            update = sql.SQL(
+                "WHEN MATCHED AND ROW({}) IS DISTINCT FROM ROW({}) THEN UPDATE SET ({}) = ROW({}) "
+            ).format(
+                _comparable(plan, others, t),
+                _comparable(plan, others, s),
+                sql.SQL(", ").join(map(sql.Identifier, others)),
+                sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(name)) for name in others),
+            )
         return sql.SQL(
             "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) "
             "MERGE INTO {target} AS t USING {stage} AS s ON t.{key} = s.{key} "
-            "WHEN MATCHED AND ROW({old}) IS DISTINCT FROM ROW({new}) THEN UPDATE SET ({others}) = ROW({incoming}) "
-            "WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+            "{update}WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
         ).format(
             target=sql.Identifier(plan.schema, plan.table),
             stage=sql.Identifier(STAGE_TABLE),
             key=sql.Identifier(plan.key_columns[0]),
-            old=_comparable(plan, others, t),
-            new=_comparable(plan, others, s),
-            others=sql.SQL(", ").join(map(sql.Identifier, others)),
-            incoming=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(name)) for name in others),
+            update=update,
             names=sql.SQL(", ").join(names),
             values=sql.SQL(", ").join(sql.SQL("s.{}").format(name) for name in names),
         )
@@ -814,7 +846,8 @@ class PostgresConnector:
         indexes = conn.execute(
             "SELECT array_agg(a.attname::text) FROM pg_index i "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL "
+            "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indisvalid AND i.indimmediate "
+            "AND i.indpred IS NULL AND i.indexprs IS NULL "
             "GROUP BY i.indexrelid",
             (sql.Identifier(plan.schema, plan.table).as_string(conn),),
         ).fetchall()
@@ -917,7 +950,7 @@ class _SplitWriter:
         conn: psycopg.Connection,
         plan: LoadPlan,
         binary: bool,
-        merge: sql.Composed | None,
+        merge: sql.Composed,
         limit: int,
         depth: int = 2,
     ):
