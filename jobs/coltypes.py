@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from functools import lru_cache
 
 
 class ConversionError(ValueError):
@@ -121,6 +122,7 @@ _KNOWN = {
 _TYPE_RE = re.compile(r"^\s*([a-z][a-z0-9 ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
 
 
+@lru_cache(maxsize=1024)  # the Arrow path asks for each column's type at every block
 def parse_type(text: str) -> ColumnType:
     """Parse "numeric(12, 2)", "VARCHAR(40)", "int" ... or raise ValueError saying what is allowed."""
     match = _TYPE_RE.match(" ".join(text.lower().split()))
