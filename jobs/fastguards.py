@@ -2,12 +2,12 @@
 
 The Arrow path (jobs.arrowload) checks each column of a block with a regular expression before
 it casts it, so that it converts exactly what Python's converter accepts. Arrow's regex engine
-costs more than the cast itself: about a quarter of the path's conversion time on the benchmark.
+costs more than the cast itself: nearly a third of the path's conversion time on the benchmark.
 These functions look at a block's bytes at once with numpy instead.
 
 Each is *sufficient*, never necessary: True proves every value passes the guard; False proves
 nothing, and the caller then runs the regular expression as before. A column written in an
-unusual but valid way ("+5", "1e3", a timestamp with fractions) only takes the slower check.
+unusual but valid way ("1e3" for a double, a timestamp with fractions) only takes the slower check.
 tests/test_fastguards.py compares each answer with the regular expression's, value by value.
 """
 
