@@ -24,8 +24,9 @@ _MINUS, _POINT = ord("-"), ord(".")
 
 def _layout(array: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     """(offsets from the first value's start, the values' bytes) of a string array, or None
-    for an empty array, one with nulls, or another type (then only the regex can tell)."""
-    if array.type != pa.string() or array.null_count or len(array) == 0:
+    for an empty array, one with nulls, a chunked array or another type (then only the regex
+    can tell)."""
+    if not isinstance(array, pa.Array) or array.type != pa.string() or array.null_count or len(array) == 0:
         return None
     _, offsets_buffer, data_buffer = array.buffers()
     offsets = np.frombuffer(offsets_buffer, np.int32)[array.offset : array.offset + len(array) + 1]
@@ -50,7 +51,7 @@ def plain_numbers(array: pa.Array, *, point: bool, digit_needed: bool = True) ->
     and has a digit unless digit_needed is False.
 
     That is exactly `^-?[0-9]+$` (point False), `^-?[0-9]*(\\.[0-9]*)?$` (point True,
-    digit_needed False), and the signless-exponentless part of a decimal guard (point True).
+    digit_needed False), and the part of a decimal guard without "+" or an exponent (point True).
     """
     layout = _layout(array)
     if layout is None:
@@ -72,7 +73,7 @@ def plain_numbers(array: pa.Array, *, point: bool, digit_needed: bool = True) ->
             return False
         if not at_start and (np.diff(owners) == 0).any():  # two points in one value
             return False
-        others[owners] += 1
+        np.add.at(others, owners, 1)  # counts each repeat, unlike others[owners] += 1
     return not digit_needed or bool((np.diff(offsets) > others).all())
 
 
@@ -133,7 +134,11 @@ def timestamps(array: pa.Array) -> bool:
 
 
 def without(array: pa.Array, needle: bytes) -> bool:
-    """No value contains these bytes (False also for an array the check cannot read)."""
+    """No value contains these bytes (False also for an array the check cannot read).
+
+    Stricter than a guard that a value is not *equal* to them, and the bytes are searched in
+    the values joined together, so they may be found across two values: either way False only
+    costs the regex."""
     layout = _layout(array)
     if layout is None:
         return False

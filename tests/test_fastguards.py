@@ -127,6 +127,7 @@ def test_what_only_the_regex_can_answer():
         pa.array(["1", None], pa.string()),
         pa.array(["1"], pa.large_string()),
         pa.array([1], pa.int64()),
+        pa.chunked_array([["1"]], pa.string()),
     ):
         assert not fastguards.plain_numbers(array, point=False)
         assert not fastguards.dates(array)
