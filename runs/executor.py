@@ -453,7 +453,7 @@ def execute(run_id: int) -> None:
                 except (ArrowRefused, PushdownRefused) as exc:
                     run_log(
                         run,
-                        f"Not every value converts exactly on the fast path ({_clip(str(exc))}); nothing was "
+                        f"The fast path cannot load this file as it is ({_clip(str(exc))}); nothing was "
                         "written. Loading again, converting row by row, which names each bad row.",
                         phase="load",
                     )

@@ -239,7 +239,7 @@ def test_values_only_the_load_finds_bad_send_the_fast_path_back_to_the_row_path(
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert (run.rows_read, run.rows_written, run.rows_rejected) == (3, 2, 1)
     log = list(run.events.values_list("message", flat=True))
-    assert any(message.startswith("Not every value converts exactly on the fast path") for message in log)
+    assert any(message.startswith("The fast path cannot load this file as it is") for message in log)
     assert [(r.line, r.column, r.value) for r in run.rejects.all()] == [(4, "code", "x")]
     assert dest.execute(f'SELECT id, code FROM "{dest.schema}".orders ORDER BY id').fetchall() == [(1, 10), (2, 20)]
 

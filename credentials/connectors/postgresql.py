@@ -243,7 +243,10 @@ class PostgresConnector:
                 ) from None
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 if refuse_data:
-                    raise PushdownRefused(_clip(exc.diag.message_primary or str(exc))) from None
+                    told = exc.diag.message_primary or str(exc)
+                    if isinstance(exc, psycopg.errors.UniqueViolation) and exc.diag.message_detail:
+                        told += f" ({exc.diag.message_detail})"  # "Key (id)=(150) already exists."
+                    raise PushdownRefused(_clip(told)) from None
                 raise self._translate(exc, plan, lines) from None
             except psycopg.Error as exc:
                 raise self._translate(exc, plan, lines) from None
