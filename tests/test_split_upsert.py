@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from credentials.connectors import LoadPlan, TargetColumn, get_connector
-from credentials.connectors.base import ConnectionParams
+from credentials.connectors.base import ConnectionParams, ConnectorError
 from credentials.connectors.postgresql import PushdownRefused, _SplitWriter
 from jobs import arrowload
 from jobs.arrowload import compile_arrow
@@ -181,6 +181,48 @@ def test_leaving_early_stops_the_writing_thread_and_writes_nothing(dest, tmp_pat
 
     assert not [t for t in threading.enumerate() if t.name == "upsert-writer"]
     assert table_rows(dest) == [(i, "old", 1) for i in range(1, 1001)]
+
+
+def test_a_cancel_while_the_writing_thread_merges_rolls_everything_back(dest, tmp_path):
+    """Another session holds key 1, so the first MERGE waits on it; the run's cancel ends that statement."""
+    make_table(dest, rows=[(i, "old", 1) for i in range(1, 1001)])
+    path = write(tmp_path / "f.csv", [(i, "new", 2) for i in range(1, 3001)])
+    cancels = []
+    cancelled = threading.Event()
+
+    def cancel_once_the_merge_waits():
+        with psycopg.connect(services.DEST_URL, autocommit=True) as watcher:
+            for _ in range(600):
+                waiting = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                    [f'%MERGE INTO "{dest.schema}"%'],
+                ).fetchone()[0]
+                if waiting and cancels:
+                    cancels[0]()
+                    return
+                if cancelled.wait(0.05):
+                    return
+        holder.rollback()  # no MERGE waited within 30 s: let the load end, and the test fail
+
+    with psycopg.connect(services.DEST_URL) as holder:
+        holder.execute(f'SELECT * FROM "{dest.schema}".t WHERE id = 1 FOR UPDATE')
+        thread = threading.Thread(target=cancel_once_the_merge_waits)
+        thread.start()
+        try:
+            with pytest.raises(ConnectorError, match="was cancelled; nothing was written"):
+                connector().load(plan(dest, "t"), _batches(path), lambda *e: None, register_cancel=cancels.append)
+        finally:
+            cancelled.set()
+            thread.join()
+            holder.rollback()
+
+    assert not [t for t in threading.enumerate() if t.name == "upsert-writer"]
+    assert table_rows(dest) == [(i, "old", 1) for i in range(1, 1001)]
+
+
+def _batches(path):
+    columns = specs()
+    return compile_arrow([s.source_column for s in columns], columns).batches(str(path), ",")
 
 
 @pytest.mark.parametrize("key_type", ["smallint", "integer"])
