@@ -41,11 +41,25 @@ def get_schedule_for_user(user, schedule_id) -> Schedule | None:
     return _visible(Schedule.objects.select_related("job", "pipeline"), user, schedule_id)
 
 
+def latest_run_id(owner_field: str, **filters) -> Subquery:
+    """The pk of the newest run (matching filters) whose owner_field is the row: annotate a
+    queryset of jobs or schedules with it as last_run_id, then fetch the runs with last_runs()."""
+    runs = JobRun.objects.filter(**{owner_field: OuterRef("pk")}, **filters)
+    return Subquery(runs.order_by("-created_at", "-pk").values("pk")[:1])
+
+
+def last_runs(rows) -> dict[int, JobRun]:
+    """Each row's last run (rows annotated with latest_run_id), by the row's pk: one query."""
+    runs = JobRun.objects.in_bulk([row.last_run_id for row in rows if row.last_run_id is not None])
+    return {row.pk: runs[row.last_run_id] for row in rows if row.last_run_id in runs}
+
+
 def schedules_with_last_run(user) -> list[tuple[Schedule, JobRun | None]]:
     """The user's schedules, each with its last run (or None): two queries whatever their number."""
-    latest = JobRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-pk").values("pk")[:1]
     schedules = list(
-        Schedule.objects.visible_to(user).select_related("job", "pipeline").annotate(last_run_id=Subquery(latest))
+        Schedule.objects.visible_to(user)
+        .select_related("job", "pipeline")
+        .annotate(last_run_id=latest_run_id("schedule"))
     )
-    last_runs = JobRun.objects.in_bulk([s.last_run_id for s in schedules if s.last_run_id is not None])
-    return [(schedule, last_runs.get(schedule.last_run_id)) for schedule in schedules]
+    runs = last_runs(schedules)
+    return [(schedule, runs.get(schedule.pk)) for schedule in schedules]

@@ -11,7 +11,7 @@ from etlportal.pages import attempt, delete_page, found, go, paginate, render_pa
 from etlportal.validators import has_nul, nul_message
 from jobs.drafts import draft_for_job
 from jobs.models import Job, Pipeline
-from jobs.selectors import get_job_for_user
+from jobs.selectors import get_job_for_user, last_runs, latest_run_id
 from jobs.services import job_active_run_id, job_delete, job_duplicate
 from runs.services import run_create
 
@@ -22,6 +22,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         Job.objects.visible_to(request.user)
         .filter(is_draft=False)
         .select_related("destination", "source")
+        .annotate(last_run_id=latest_run_id("job", dry_run=False))
         .order_by("name", "id")
     )
     query = request.GET.get("q", "").strip()
@@ -31,10 +32,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     if query:
         jobs = jobs.filter(name__icontains=query)
     page = paginate(request, jobs)
-    last_runs = {}
-    for job in page:
-        last_runs[job.pk] = job.runs.filter(dry_run=False).first()
-    context = {"page": page, "query": query, "last_runs": last_runs, "error": error}
+    context = {"page": page, "query": query, "last_runs": last_runs(page), "error": error}
     return render_page(request, "jobs/list.html", context, fragment="jobs/_table.html")
 
 

@@ -102,6 +102,38 @@ def test_job_list_detail_and_search(alice, job):
     assert "s.orders" in page and "Run now" in page and "Never run." in page
 
 
+def test_the_job_list_shows_each_jobs_last_run_in_a_fixed_number_of_queries(alice, job):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.services import job_duplicate
+
+    client = browser(alice)
+
+    def listed(count: int) -> tuple[str, int]:
+        while Job.objects.count() < count:
+            copy = job_duplicate(job=job, owner=alice)
+            # The newest is a dry run (not shown), the one before it the last run.
+            for age, status, dry_run in ((3, "FAILED", False), (2, "SUCCEEDED", False), (1, "FAILED", True)):
+                run = JobRun.objects.create(job=copy, status=status, dry_run=dry_run)
+                JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=age))
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get("/jobs/").content.decode()
+        return page, len(queries)
+
+    one, queries_for_one = listed(2)
+    five, queries_for_five = listed(6)
+
+    assert queries_for_five == queries_for_one
+    for copy in Job.objects.exclude(pk=job.pk):
+        last = copy.runs.get(status="SUCCEEDED")
+        assert f'href="/runs/{last.pk}/"><span class="badge SUCCEEDED">' in five
+    assert "badge FAILED" not in five
+    assert "never" in five  # the job itself has not run
+
+
 def test_another_users_job_is_not_found(bob, job):
     client = browser(bob)
     assert "orders load" not in client.get("/jobs/").content.decode()
