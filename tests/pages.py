@@ -21,6 +21,16 @@ def browser(user) -> Client:
     return client
 
 
+def get_counting_queries(client: Client, url: str) -> tuple[str, int]:
+    """The page at url, and how many database queries serving it took."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url).content.decode()
+    return page, len(queries)
+
+
 def htmx(client: Client, method: str, url: str, data=None, **extra):
     """A request as htmx sends it (HX-Request), so views answer with their fragment."""
     return getattr(client, method)(url, data or {}, HTTP_HX_REQUEST="true", **extra)

@@ -10,7 +10,7 @@ from jobs.models import Job
 from jobs.services import job_create, upload_store
 from runs.models import JobRun, RejectedRow, RunEvent, RunStatus
 from tests.factories import make_credential
-from tests.pages import ORDERS_CSV, browser, htmx
+from tests.pages import ORDERS_CSV, browser, get_counting_queries, htmx
 
 pytestmark = pytest.mark.django_db
 
@@ -105,9 +105,6 @@ def test_job_list_detail_and_search(alice, job):
 def test_the_job_list_shows_each_jobs_last_run_in_a_fixed_number_of_queries(alice, job):
     from datetime import timedelta
 
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from jobs.services import job_duplicate
 
     client = browser(alice)
@@ -119,9 +116,7 @@ def test_the_job_list_shows_each_jobs_last_run_in_a_fixed_number_of_queries(alic
             for age, status, dry_run in ((3, "FAILED", False), (2, "SUCCEEDED", False), (1, "FAILED", True)):
                 run = JobRun.objects.create(job=copy, status=status, dry_run=dry_run)
                 JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=age))
-        with CaptureQueriesContext(connection) as queries:
-            page = client.get("/jobs/").content.decode()
-        return page, len(queries)
+        return get_counting_queries(client, "/jobs/")
 
     one, queries_for_one = listed(2)
     five, queries_for_five = listed(6)

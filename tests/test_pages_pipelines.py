@@ -16,7 +16,7 @@ from jobs.schedules import schedule_create
 from runs.models import DbtNodeResult, JobRun, RunKind
 from tests.dbt_fixtures import MEDALLION
 from tests.factories import make_credential, make_job
-from tests.pages import browser, htmx
+from tests.pages import browser, get_counting_queries, htmx
 from tests.test_api_pipelines import project_zip
 
 pytestmark = pytest.mark.django_db
@@ -276,8 +276,6 @@ def test_the_navigation_and_lists_render(alice, job, project):
 def test_the_schedule_list_shows_each_schedules_last_run_in_a_fixed_number_of_queries(alice, job):
     from datetime import timedelta
 
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     client = browser(alice)
@@ -288,9 +286,7 @@ def test_the_schedule_list_shows_each_schedules_last_run_in_a_fixed_number_of_qu
             for age, status in ((2, "FAILED"), (1, "SUCCEEDED")):  # the newer one is the last run
                 run = JobRun.objects.create(job=job, schedule=schedule, status=status)
                 JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=age + n))
-        with CaptureQueriesContext(connection) as queries:
-            page = client.get("/schedules/").content.decode()
-        return page, len(queries)
+        return get_counting_queries(client, "/schedules/")
 
     one, queries_for_one = listed(1)
     five, queries_for_five = listed(5)

@@ -27,7 +27,6 @@ from jobs.transform import ColumnSpec
 from tests import services
 from tests.conftest import dest_credential_fields
 
-HEADER = ["id", "name", "qty"]
 SPLIT = "Copying rows with new keys into"
 STAGED = "Copying rows into staging"
 
@@ -65,6 +64,12 @@ def write(path: Path, rows) -> Path:
     return path
 
 
+def batches(path: Path, columns=None, on_rows=None):
+    columns = columns or specs()
+    sources = [s.source_column for s in columns if s.source_column]
+    return compile_arrow(sources, columns).batches(str(path), ",", on_rows=on_rows)
+
+
 def load(dest, made, path: Path, table="t", key_type="bigint", columns=None, on_event=None):
     events = []
 
@@ -74,8 +79,7 @@ def load(dest, made, path: Path, table="t", key_type="bigint", columns=None, on_
             on_event(message)
 
     columns = columns or specs(key_type)
-    batches = compile_arrow([s.source_column for s in columns if s.source_column], columns).batches(str(path), ",")
-    result = made.load(plan(dest, table, key_type, columns), batches, record)
+    result = made.load(plan(dest, table, key_type, columns), batches(path, columns), record)
     return result, events
 
 
@@ -167,7 +171,6 @@ def test_leaving_early_stops_the_writing_thread_and_writes_nothing(dest, tmp_pat
     """A cancel (here any exception from on_rows, on the run's thread) while batches are being written."""
     make_table(dest, rows=[(i, "old", 1) for i in range(1, 1001)])
     path = write(tmp_path / "f.csv", [(i, "new", 2) for i in range(1, 3001)])
-    columns = specs()
     seen = []
 
     def on_rows(count):
@@ -175,9 +178,8 @@ def test_leaving_early_stops_the_writing_thread_and_writes_nothing(dest, tmp_pat
         if len(seen) == 6:
             raise KeyboardInterrupt("stop")
 
-    batches = compile_arrow(HEADER, columns).batches(str(path), ",", on_rows=on_rows)
     with pytest.raises(KeyboardInterrupt):
-        connector().load(plan(dest, "t"), batches, lambda *e: None)
+        connector().load(plan(dest, "t"), batches(path, on_rows=on_rows), lambda *e: None)
 
     assert not [t for t in threading.enumerate() if t.name == "upsert-writer"]
     assert table_rows(dest) == [(i, "old", 1) for i in range(1, 1001)]
@@ -188,7 +190,7 @@ def test_a_cancel_while_the_writing_thread_merges_rolls_everything_back(dest, tm
     make_table(dest, rows=[(i, "old", 1) for i in range(1, 1001)])
     path = write(tmp_path / "f.csv", [(i, "new", 2) for i in range(1, 3001)])
     cancels = []
-    cancelled = threading.Event()
+    finished = threading.Event()  # the load has ended: stop watching
 
     def cancel_once_the_merge_waits():
         with psycopg.connect(services.DEST_URL, autocommit=True) as watcher:
@@ -200,7 +202,7 @@ def test_a_cancel_while_the_writing_thread_merges_rolls_everything_back(dest, tm
                 if waiting and cancels:
                     cancels[0]()
                     return
-                if cancelled.wait(0.05):
+                if finished.wait(0.05):
                     return
         holder.rollback()  # no MERGE waited within 30 s: let the load end, and the test fail
 
@@ -210,19 +212,14 @@ def test_a_cancel_while_the_writing_thread_merges_rolls_everything_back(dest, tm
         thread.start()
         try:
             with pytest.raises(ConnectorError, match="was cancelled; nothing was written"):
-                connector().load(plan(dest, "t"), _batches(path), lambda *e: None, register_cancel=cancels.append)
+                connector().load(plan(dest, "t"), batches(path), lambda *e: None, register_cancel=cancels.append)
         finally:
-            cancelled.set()
+            finished.set()
             thread.join()
             holder.rollback()
 
     assert not [t for t in threading.enumerate() if t.name == "upsert-writer"]
     assert table_rows(dest) == [(i, "old", 1) for i in range(1, 1001)]
-
-
-def _batches(path):
-    columns = specs()
-    return compile_arrow([s.source_column for s in columns], columns).batches(str(path), ",")
 
 
 @pytest.mark.parametrize("key_type", ["smallint", "integer"])
