@@ -168,26 +168,26 @@ def run_finish(
 ) -> bool:
     """Move a run to a final status, only from the expected status; False if it had moved on."""
     now = timezone.now()
-    updated = JobRun.objects.filter(pk=run_id, status__in=from_statuses).update(
-        status=status,
-        finished_at=now,
-        heartbeat_at=now,
-        phase="done",
-        error_message=printable(error_message),
-        error_line=error_line,
-        error_column=printable(error_column),
-        error_value=printable(error_value[:1000]),
-        **counters,
-    )
-    run = JobRun.objects.get(pk=run_id)
-    if not updated:
-        logger.warning("run %s was already %s; its %s result was not recorded", run_id, run.status, status)
-    if updated:
-        if status == RunStatus.FAILED:
+    with transaction.atomic():  # whoever sees the final status sees its final log line too
+        updated = JobRun.objects.filter(pk=run_id, status__in=from_statuses).update(
+            status=status,
+            finished_at=now,
+            heartbeat_at=now,
+            phase="done",
+            error_message=printable(error_message),
+            error_line=error_line,
+            error_column=printable(error_column),
+            error_value=printable(error_value[:1000]),
+            **counters,
+        )
+        run = JobRun.objects.get(pk=run_id)
+        if updated and status == RunStatus.FAILED:
             where = f" ({run.error_location})" if run.error_location else ""
             run_log(run, f"Failed{where}: {error_message}", level=EventLevel.ERROR, phase="done")
-        else:
+        elif updated:
             run_log(run, f"{run.get_status_display()}", phase="done")
+    if not updated:
+        logger.warning("run %s was already %s; its %s result was not recorded", run_id, run.status, status)
     publish(run_id, run_snapshot(run))
     if updated and run.parent_id is None and not run.dry_run:
         from runs.alerts import alerts_queue
